@@ -1,0 +1,57 @@
+"""Sliding windows over NCHW arrays: the one place that knows about strides in memory.
+
+Every convolution and pooling layer looks at its input through ``windows2d``: a read-only
+view with one axis per kernel offset and one per output position, made without copying.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+
+def pad2d(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
+    """Pad the last two axes of ``x`` by ``padding = (P_h, P_w)`` on both sides.
+
+    x: (..., H, W) -> (..., H + 2 P_h, W + 2 P_w); returns ``x`` itself when there is no padding.
+    """
+    ph, pw = padding
+    if ph == 0 and pw == 0:
+        return x
+    out = np.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, x.dtype)
+    out[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
+    return out
+
+
+def windows2d(
+    xp: np.ndarray,
+    kernel_size: tuple[int, int],
+    out_size: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int] = (1, 1),
+) -> np.ndarray:
+    """View of every kernel-sized window of an already padded input, without copying.
+
+    xp: (N, C, H_p, W_p) -> (N, C, K_h, K_w, H_out, W_out), where
+    ``view[n, c, i, j, y, x] = xp[n, c, y*S_h + i*D_h, x*S_w + j*D_w]``.
+    """
+    sn, sc, sh, sw = xp.strides
+    n, c = xp.shape[:2]
+    shape = (n, c, *kernel_size, *out_size)
+    strides = (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh, stride[1] * sw)
+    return as_strided(xp, shape=shape, strides=strides, writeable=False)
+
+
+def dilate2d(x: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
+    """Insert ``S - 1`` zeros between neighbouring pixels (the "fractional stride" of a
+    transposed convolution).
+
+    x: (N, C, H, W) -> (N, C, (H - 1) S_h + 1, (W - 1) S_w + 1)
+    """
+    sh, sw = stride
+    if sh == 1 and sw == 1:
+        return x
+    n, c, h, w = x.shape
+    out = np.zeros((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1), x.dtype)
+    out[:, :, ::sh, ::sw] = x
+    return out

@@ -1,0 +1,137 @@
+"""Transposed convolution: the backward pass of a convolution, used as a layer of its own.
+
+A conv2d maps (N, C_in, H, W) to (N, C_out, H_out, W_out). Its transpose maps back the other way
+by a full correlation of the output-sized array, dilated by the stride, with the flipped kernel.
+That is both ``conv_transpose2d`` and conv2d's input gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ._geometry import ConvGeometry
+from ._windows import dilate2d
+from .conv import _conv2d, _geometry, correlate_input_with_grad
+
+
+def _pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Zero-pad (positive amounts) or crop (negative amounts) each side of the last two axes."""
+    x = x[..., max(-top, 0) : x.shape[-2] - max(-bottom, 0), max(-left, 0) : x.shape[-1] - max(-right, 0)]
+    top, bottom, left, right = (max(v, 0) for v in (top, bottom, left, right))
+    if top == bottom == left == right == 0:
+        return x
+    out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), x.dtype)
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out
+
+
+def flip_kernel(weight: np.ndarray, groups: int) -> np.ndarray:
+    """Rotate every kernel by 180 degrees and swap its in and out channels (group by group).
+
+    weight: (C_a, C_b / groups, K_h, K_w) -> (C_b, C_a / groups, K_h, K_w)
+    """
+    c_a, c_b_per_group, kh, kw = weight.shape
+    swapped = weight.reshape(groups, c_a // groups, c_b_per_group, kh, kw).transpose(0, 2, 1, 3, 4)
+    return swapped.reshape(groups * c_b_per_group, c_a // groups, kh, kw)[:, :, ::-1, ::-1]
+
+
+def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Transpose of the convolution described by ``g``: from its output's shape to its input's.
+
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W):
+    a full correlation of ``y`` dilated by the stride with the flipped kernel, cropped by the padding.
+    """
+    (kh, kw), (dh, dw), (ph, pw) = g.kernel_size, g.dilation, g.padding
+    dilated = dilate2d(y, g.stride)
+    # Rows of the input that no window reached (the stride did not fit) get no gradient.
+    extra_h = g.in_size[0] - ((g.out_size[0] - 1) * g.stride[0] - 2 * ph + dh * (kh - 1) + 1)
+    extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw + dw * (kw - 1) + 1)
+    full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    padded = _pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
+    flipped = flip_kernel(weight, g.groups)
+    inner = ConvGeometry(
+        g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:], g.kernel_size,
+        g.in_size, (1, 1), (0, 0), g.dilation,
+    )
+    return _conv2d(padded, flipped, None, inner)
+
+
+def _transpose_geometry(op, x, weight, bias, stride, padding, output_padding, groups, dilation):
+    """Check a conv_transpose2d call; return the geometry of the conv whose transpose it is."""
+    _checks.float_array(x, "x", "(N, C_in, H, W)", op)
+    _checks.float_array(weight, "weight", "(C_in, C_out / groups, K_h, K_w)", op)
+    stride = _checks.pair(stride, "stride", minimum=1)
+    padding = _checks.pair(padding, "padding", minimum=0)
+    dilation = _checks.pair(dilation, "dilation", minimum=1)
+    output_padding = _checks.pair(output_padding, "output_padding", minimum=0)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    n, c_in, h, w = x.shape
+    if weight.shape[0] != c_in or c_in % groups:
+        raise ValueError(
+            f"{op}: weight of shape {weight.shape} must have C_in = {c_in} rows (x of shape "
+            f"{x.shape}), and groups={groups} must divide C_in"
+        )
+    for axis, op_pad, s, d in zip("HW", output_padding, stride, dilation):
+        if op_pad >= max(s, d):
+            raise ValueError(
+                f"{op}: output_padding along {axis} must be smaller than the stride or the "
+                f"dilation, got output_padding={op_pad}, stride={s}, dilation={d}"
+            )
+    kernel = weight.shape[2:]
+    size = tuple(
+        (n_in - 1) * s - 2 * p + d * (k - 1) + o + 1
+        for n_in, s, p, d, k, o in zip((h, w), stride, padding, dilation, kernel, output_padding)
+    )
+    if min(size) < 1:
+        raise ValueError(
+            f"{op}: output size (H - 1) S - 2 P + D (K - 1) + output_padding + 1 = {size} "
+            f"is not positive for x of shape {x.shape}: padding {padding} is too large"
+        )
+    c_out = weight.shape[1] * groups
+    if bias is not None:
+        _checks.float_array(bias, "bias", "(C_out,)", op)
+        _checks.expect_shape(op, "bias", bias.shape, (c_out,), "one bias per output channel")
+    _checks.same_dtype(op, x=x, weight=weight, bias=bias)
+    return ConvGeometry(n, c_out, c_in, groups, size, kernel, (h, w), stride, padding, dilation)
+
+
+def conv_transpose2d(
+    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+) -> np.ndarray:
+    """Transposed 2D convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+    x: (N, C_in, H, W), weight: (C_in, C_out / groups, K_h, K_w), bias: (C_out,) or None
+    -> out: (N, C_out, H_out, W_out) with
+    ``H_out = (H - 1) S_h - 2 P_h + D_h (K_h - 1) + output_padding_h + 1``.
+    """
+    g = _transpose_geometry(
+        "conv_transpose2d", x, weight, bias, stride, padding, output_padding, groups, dilation
+    )
+    out = transposed_conv(x, weight, g)
+    if bias is not None:
+        out += bias[:, None, None]
+    return out
+
+
+def conv_transpose2d_backward(
+    grad_out, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Gradients of ``conv_transpose2d``: its backward pass is an ordinary convolution.
+
+    grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_in, C_out / groups, K_h, K_w)
+    -> grad_x: (N, C_in, H, W), grad_weight: like weight, grad_bias: (C_out,)
+    """
+    op = "conv_transpose2d_backward"
+    t = _transpose_geometry(op, x, weight, None, stride, padding, output_padding, groups, dilation)
+    _checks.float_array(grad_out, "grad_out", "(N, C_out, H_out, W_out)", op)
+    expected = (t.batch, t.in_channels, *t.in_size)
+    _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
+    _checks.same_dtype(op, grad_out=grad_out, x=x)
+    g = _geometry(op, grad_out, weight, None, stride, padding, dilation, groups)
+    grad_x = _conv2d(grad_out, weight, None, g)[:, :, : x.shape[2], : x.shape[3]]
+    # With output_padding >= stride the conv's output is longer than x: those rows carry no x.
+    x_full = _pad_or_crop(x, 0, g.out_size[0] - x.shape[2], 0, g.out_size[1] - x.shape[3])
+    grad_weight = correlate_input_with_grad(grad_out, x_full, g)
+    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
