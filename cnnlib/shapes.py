@@ -56,3 +56,15 @@ def conv_output_size(
             f"stride {stride} does not fit"
         )
     return span // stride + 1
+
+
+def conv2d_macs(in_channels: int, out_channels: int, kernel_size, out_size, groups: int = 1) -> int:
+    """Multiply-adds of one image through a 2D convolution: each of the
+    ``H_out * W_out * C_out`` outputs is a dot product of ``C_in / groups * K_h * K_w`` terms.
+
+    >>> conv2d_macs(3, 96, 11, 55)  # AlexNet's conv1
+    105415200
+    """
+    k_h, k_w = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+    h_out, w_out = (out_size, out_size) if isinstance(out_size, int) else out_size
+    return h_out * w_out * out_channels * (in_channels // groups) * k_h * k_w

@@ -1,9 +1,22 @@
-"""Pure functions on NumPy arrays, named and laid out (NCHW) as ``torch.nn.functional``."""
+"""Pure functions on NumPy arrays, named and laid out (NCHW) as ``torch.nn.functional``.
 
+Each layer comes with a backward partner taking the gradient of the output and the
+forward's inputs: ``conv2d`` / ``conv2d_backward(grad_out, x, weight, ...)``.
+"""
+
+from .activation import relu, relu_backward
 from .conv import conv1d, conv1d_backward, conv2d, conv2d_backward
 from .conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from .linear import linear, linear_backward
+from .loss import cross_entropy, cross_entropy_backward, log_softmax
+from .naive import avg_pool2d_naive, conv2d_naive, max_pool2d_naive
+from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
 __all__ = [
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward",
     "conv_transpose2d", "conv_transpose2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "linear", "linear_backward", "relu", "relu_backward",
+    "cross_entropy", "cross_entropy_backward", "log_softmax",
+    "conv2d_naive", "max_pool2d_naive", "avg_pool2d_naive",
 ]

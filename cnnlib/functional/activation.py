@@ -1,0 +1,30 @@
+"""ReLU, the non-linearity between layers, and its gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+
+
+def _check(op, x):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: x must be a NumPy array, got {type(x).__name__}")
+    if x.dtype not in _checks.FLOAT_DTYPES:
+        raise TypeError(f"{op}: x must be float32 or float64, got dtype {x.dtype}")
+
+
+def relu(x) -> np.ndarray:
+    """``max(x, 0)`` elementwise, as ``torch.nn.functional.relu``. x: any shape -> same shape."""
+    _check("relu", x)
+    return np.maximum(x, 0)
+
+
+def relu_backward(grad_out, x) -> np.ndarray:
+    """Gradient of ``relu``: ``grad_out`` where ``x > 0``, else 0 (PyTorch's choice at 0).
+
+    grad_out, x: the same shape -> grad_x: that shape
+    """
+    _check("relu_backward", x)
+    _checks.expect_shape("relu_backward", "grad_out", np.shape(grad_out), x.shape, "x's shape")
+    return np.where(x > 0, grad_out, 0).astype(x.dtype, copy=False)

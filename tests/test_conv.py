@@ -1,0 +1,190 @@
+"""conv1d, conv2d and conv_transpose2d: lecture examples, finite differences, and PyTorch."""
+
+import numpy as np
+import pytest
+from conftest import DEVICES
+from hypothesis import given
+from hypothesis import strategies as st
+
+import cnnlib.functional as F
+from cnnlib.check import compare_with_torch, gradcheck
+
+pytestmark = pytest.mark.conv
+
+# Deck 001: "Conv operation on one channel".
+DECK_001_INPUT = np.array(
+    [[1, 2, 4, 3], [5, 6, 8, 7], [9, 10, 12, 11], [13, 14, 16, 2]], dtype=np.float64
+)
+DECK_001_KERNEL = np.array([[1, -2], [-3, 4]], dtype=np.float64)
+
+
+def test_deck_001_one_channel_example_cell_by_cell():
+    out = F.conv2d(DECK_001_INPUT[None, None], DECK_001_KERNEL[None, None])[0, 0]
+    # 1*1 + 2*(-2) + 5*(-3) + 6*4 = 6 is the slide's first cell; the rest by the same rule.
+    expected = [[6, 8, 2], [6, 8, 2], [6, 8, -50]]
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_deck_004_1d_correlation_and_true_convolution():
+    signal = np.array([[[1.0, 2, 3, 4]]])
+    kernel = np.array([[[1.0, 2, 3]]])
+    # O_i = sum_j I_{j+i-1} W_j: correlation, what conv layers compute.
+    np.testing.assert_array_equal(F.conv1d(signal, kernel), [[[14, 20]]])
+    # True convolution flips the kernel first.
+    np.testing.assert_array_equal(F.conv1d(signal, kernel[..., ::-1].copy()), [[[10, 16]]])
+    # Half padding keeps the length: [0, 1, 2, 3, 4, 0] correlated with [1, 2, 3].
+    np.testing.assert_array_equal(F.conv1d(signal, kernel, padding=1), [[[8, 14, 20, 11]]])
+
+
+def test_deck_004_1d_backward_example():
+    signal = np.array([[[1.0, 2, 3, 4]]])
+    kernel = np.array([[[1.0, 2, 3]]])
+    grad_out = np.array([[[1.0, 2]]])
+    grad_x, grad_w, grad_b = F.conv1d_backward(grad_out, signal, kernel)
+    # dL/dW = I correlated with dL/dO: [1*1 + 2*2, 2*1 + 3*2, 3*1 + 4*2].
+    np.testing.assert_array_equal(grad_w, [[[5, 8, 11]]])
+    # dL/dI = [0, 1, 2, 0] (dL/dO padded) correlated with the flipped kernel [3, 2, 1].
+    np.testing.assert_array_equal(grad_x, [[[1, 4, 7, 6]]])
+    np.testing.assert_array_equal(grad_b, [3])
+
+
+def test_input_gradient_is_the_transposed_convolution(rng):
+    x = rng.standard_normal((2, 3, 8, 9))
+    w = rng.standard_normal((4, 3, 3, 3))
+    grad_out = rng.standard_normal((2, 4, 4, 5))
+    grad_x, _, _ = F.conv2d_backward(grad_out, x, w, stride=2, padding=1)
+    via_transpose = F.conv_transpose2d(grad_out, w, stride=2, padding=1, output_padding=(1, 0))
+    np.testing.assert_allclose(grad_x, via_transpose)
+
+
+def test_conv_is_a_matrix_and_its_transpose_is_the_backward(rng):
+    """<conv(x), y> == <x, conv_transpose(y)>: the transposed conv is the adjoint."""
+    x = rng.standard_normal((1, 2, 7, 7))
+    w = rng.standard_normal((3, 2, 3, 3))
+    y = rng.standard_normal((1, 3, 3, 3))
+    lhs = np.sum(F.conv2d(x, w, stride=2) * y)
+    rhs = np.sum(x * F.conv_transpose2d(y, w, stride=2))
+    assert lhs == pytest.approx(rhs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("op", ["conv2d", "conv_transpose2d"])
+def test_dtype_is_kept(op, dtype, rng):
+    x = rng.standard_normal((1, 2, 5, 5)).astype(dtype)
+    w = rng.standard_normal((2, 2, 3, 3)).astype(dtype)
+    b = np.zeros(2, dtype)
+    out = getattr(F, op)(x, w, b)
+    assert out.dtype == dtype
+    grads = getattr(F, op + "_backward")(np.ones_like(out), x, w)
+    assert all(g.dtype == dtype for g in grads)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(),
+    dict(stride=2, padding=1),
+    dict(stride=(2, 1), padding=(0, 2), dilation=(1, 2)),
+    dict(groups=2, stride=3),
+])
+def test_conv2d_gradients_match_central_differences(kwargs, rng):
+    x = rng.standard_normal((2, 4, 7, 6))
+    w = rng.standard_normal((4, 4 // kwargs.get("groups", 1), 3, 2))
+    gradcheck("conv2d", x, w, rng.standard_normal(4), **kwargs)
+
+
+def test_conv1d_gradients_match_central_differences(rng):
+    x = rng.standard_normal((2, 2, 9))
+    gradcheck("conv1d", x, rng.standard_normal((3, 2, 3)), rng.standard_normal(3),
+              stride=2, padding=1, dilation=2)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(stride=2, padding=1, output_padding=1),
+    dict(stride=(1, 2), dilation=(2, 1), groups=2),
+])
+def test_conv_transpose2d_gradients_match_central_differences(kwargs, rng):
+    x = rng.standard_normal((2, 2, 4, 5))
+    w = rng.standard_normal((2, 4 // kwargs.get("groups", 1), 3, 3))
+    gradcheck("conv_transpose2d", x, w, rng.standard_normal(4), **kwargs)
+
+
+def test_gradcheck_reports_a_wrong_derivative_as_a_sentence(monkeypatch, rng):
+    real = F.conv2d_backward
+
+    def broken(*args, **kwargs):
+        grad_x, grad_w, grad_b = real(*args, **kwargs)
+        return grad_x, grad_w * 0.5, grad_b
+
+    monkeypatch.setattr(F, "conv2d_backward", broken)
+    with pytest.raises(AssertionError, match=r"d/dweight\[0, 0, 0, 0\]: expected derivative"):
+        gradcheck("conv2d", rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((1, 1, 2, 2)))
+
+
+@st.composite
+def conv_configs(draw, transposed=False):
+    """A random conv: channels divisible by groups, sizes big enough for one output."""
+    groups = draw(st.integers(1, 3))
+    c_in, c_out = groups * draw(st.integers(1, 3)), groups * draw(st.integers(1, 3))
+    kernel = (draw(st.integers(1, 4)), draw(st.integers(1, 4)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple(draw(st.integers(0, (d * (k - 1)) // 2 + 1)) for k, d in zip(kernel, dilation))
+    size = tuple(
+        max(1, d * (k - 1) + 1 - 2 * p) + draw(st.integers(0, 5))
+        for k, d, p in zip(kernel, dilation, padding)
+    )
+    kwargs = dict(stride=stride, padding=padding, dilation=dilation, groups=groups)
+    if transposed:
+        kwargs["output_padding"] = tuple(
+            draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation)
+        )
+        padding = kwargs["padding"] = tuple(
+            min(p, ((n - 1) * s + d * (k - 1)) // 2)
+            for p, n, s, d, k in zip(padding, size, stride, dilation, kernel)
+        )
+        weight_shape = (c_in, c_out // groups, *kernel)
+    else:
+        weight_shape = (c_out, c_in // groups, *kernel)
+    shapes = ((draw(st.integers(1, 2)), c_in, *size), weight_shape, (c_out,))
+    return shapes, kwargs, draw(st.booleans()), draw(st.integers(0, 2**16))
+
+
+def _arrays(shapes, with_bias, seed, dtype):
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in shapes)
+    return x, w, b if with_bias else None
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(config=conv_configs())
+def test_conv2d_matches_pytorch(config, dtype, device):
+    shapes, kwargs, with_bias, seed = config
+    compare_with_torch("conv2d", *_arrays(shapes, with_bias, seed, dtype), device=device, **kwargs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@given(config=conv_configs(transposed=True))
+def test_conv_transpose2d_matches_pytorch(config, device):
+    shapes, kwargs, with_bias, seed = config
+    arrays = _arrays(shapes, with_bias, seed, np.float64)
+    compare_with_torch("conv_transpose2d", *arrays, device=device, **kwargs)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@given(config=conv_configs())
+def test_conv1d_matches_pytorch(config, device):
+    (x_shape, w_shape, b_shape), kwargs, with_bias, seed = config
+    kwargs = {k: v[1] if isinstance(v, tuple) else v for k, v in kwargs.items()}
+    shapes = (x_shape[:2] + x_shape[3:], w_shape[:2] + w_shape[3:], b_shape)
+    compare_with_torch("conv1d", *_arrays(shapes, with_bias, seed, np.float64), device=device,
+                       **kwargs)
+
+
+@given(config=conv_configs())
+def test_naive_conv2d_agrees_with_the_fast_one(config):
+    (x_shape, w_shape, b_shape), kwargs, with_bias, seed = config
+    x, w, b = _arrays((x_shape, (w_shape[0], x_shape[1], *w_shape[2:]), b_shape),
+                      with_bias, seed, np.float64)
+    fast = F.conv2d(x, w, b, stride=kwargs["stride"], padding=kwargs["padding"])
+    naive = F.conv2d_naive(x, w, b, stride=kwargs["stride"], padding=kwargs["padding"])
+    np.testing.assert_allclose(naive, fast, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,58 @@
+"""linear, relu and cross_entropy: hand cases, finite differences and PyTorch."""
+
+import numpy as np
+import pytest
+from conftest import DEVICES
+
+import cnnlib.functional as F
+from cnnlib.check import compare_with_torch, gradcheck
+
+pytestmark = pytest.mark.dense
+
+
+def test_linear_by_hand():
+    x = np.array([[1.0, 2.0]])
+    w = np.array([[1.0, 0.0], [0.5, -1.0], [2.0, 3.0]])
+    np.testing.assert_array_equal(F.linear(x, w, np.array([0.0, 1.0, -1.0])), [[1, -0.5, 7]])
+
+
+def test_relu_gradient_is_zero_at_zero_as_in_pytorch():
+    x = np.array([-1.0, 0.0, 2.0])
+    np.testing.assert_array_equal(F.relu(x), [0, 0, 2])
+    np.testing.assert_array_equal(F.relu_backward(np.ones(3), x), [0, 0, 1])
+
+
+def test_cross_entropy_by_hand():
+    logits = np.array([[0.0, 0.0], [np.log(3.0), 0.0]])
+    target = np.array([0, 1])
+    # -(log 1/2 + log 1/4) / 2
+    assert F.cross_entropy(logits, target) == pytest.approx((np.log(2) + np.log(4)) / 2)
+    grad = F.cross_entropy_backward(logits, target)
+    np.testing.assert_allclose(grad, [[-0.25, 0.25], [0.375, -0.375]])
+
+
+def test_cross_entropy_is_stable_for_huge_logits():
+    logits = np.array([[1000.0, 0.0]])
+    assert F.cross_entropy(logits, np.array([1])) == pytest.approx(1000.0)
+
+
+@pytest.mark.parametrize("op", ["linear", "relu", "cross_entropy"])
+def test_dense_gradients_match_central_differences(op, rng):
+    if op == "linear":
+        gradcheck(op, rng.standard_normal((4, 3)), rng.standard_normal((5, 3)),
+                  rng.standard_normal(5))
+    elif op == "relu":
+        gradcheck(op, rng.standard_normal((4, 3)) + 0.05)
+    else:
+        gradcheck(op, rng.standard_normal((6, 4)), target=rng.integers(0, 4, 6))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dense_layers_match_pytorch(dtype, device, rng):
+    x = rng.standard_normal((8, 6)).astype(dtype)
+    compare_with_torch("linear", x, rng.standard_normal((3, 6)).astype(dtype),
+                       rng.standard_normal(3).astype(dtype), device=device)
+    compare_with_torch("linear", x, rng.standard_normal((3, 6)).astype(dtype), None, device=device)
+    compare_with_torch("relu", x, device=device)
+    compare_with_torch("cross_entropy", x, target=rng.integers(0, 6, 8), device=device)
