@@ -65,7 +65,7 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
     """The weight gradient: the input correlated with the output gradient.
 
     x: (N, C_in, H, W), grad_out: (N, C_out, H_out, W_out) -> (C_out, C_in / groups, K_h, K_w),
-    ``grad_weight[o, c, i, j] = sum over n, y, x of grad_out[n, o, y, x] * x_pad[n, c, y S + i D, x S + j D]``.
+    ``grad_weight[o, c, i, j] = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
     """
     cols = im2col(x, g)
     grads = grad_out.reshape(g.batch, g.groups, g.out_channels // g.groups, -1)

@@ -16,7 +16,8 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     """``conv2d`` by seven nested loops' worth of indexing (dilation 1, groups 1).
 
     x: (N, C_in, H, W), weight: (C_out, C_in, K_h, K_w), bias: (C_out,) or None
-    -> (N, C_out, H_out, W_out), ``out[n, o, y, x] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c, yS + i, xS + j]``
+    -> (N, C_out, H_out, W_out),
+    ``out[n, o, y, x] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c, yS + i, xS + j]``
     """
     g = _geometry("conv2d_naive", x, weight, bias, stride, padding, 1, 1)
     (sh, sw), (ph, pw), (kh, kw) = g.stride, g.padding, g.kernel_size
