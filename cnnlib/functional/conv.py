@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _checks
 from ._geometry import ConvGeometry, conv_geometry
-from ._windows import pad2d, windows2d
+from .im2col import cols_to_image, im2col, image_to_cols
 
 
 def _geometry(op, x, weight, bias, stride, padding, dilation, groups, shown=None) -> ConvGeometry:
@@ -29,22 +29,11 @@ def _geometry(op, x, weight, bias, stride, padding, dilation, groups, shown=None
     )
 
 
-def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Copy every receptive field of ``x`` into a column: the input of one matrix product.
-
-    x: (N, C_in, H, W) -> cols: (N, groups, C_in/groups * K_h * K_w, H_out * W_out)
-    """
-    windows = windows2d(pad2d(x, g.padding), g.kernel_size, g.out_size, g.stride, g.dilation)
-    rows = g.in_channels // g.groups * g.kernel_size[0] * g.kernel_size[1]
-    return windows.reshape(g.batch, g.groups, rows, g.out_size[0] * g.out_size[1])
-
-
 def _conv2d(x, weight, bias, g: ConvGeometry) -> np.ndarray:
     """out[n, o] = bias[o] + sum over the group's channels c and offsets (i, j) of
-    weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]."""
+    weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]: one matrix product per group."""
     kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1)
-    out = np.matmul(kernels, im2col(x, g))
-    out = out.reshape(g.batch, g.out_channels, *g.out_size)
+    out = cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels)
     if bias is not None:
         out += bias[:, None, None]
     return out
@@ -68,7 +57,7 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
     ``grad_weight[o, c, i, j] = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
     """
     cols = im2col(x, g)
-    grads = grad_out.reshape(g.batch, g.groups, g.out_channels // g.groups, -1)
+    grads = image_to_cols(grad_out, g)
     grad_weight = np.matmul(grads, cols.transpose(0, 1, 3, 2)).sum(axis=0)
     return grad_weight.reshape(g.out_channels, g.in_channels // g.groups, *g.kernel_size)
 

@@ -13,6 +13,7 @@ from .. import _checks
 from ._geometry import ConvGeometry
 from ._windows import dilate2d
 from .conv import _conv2d, _geometry, correlate_input_with_grad
+from .im2col import col2im
 
 
 def _pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -36,11 +37,12 @@ def flip_kernel(weight: np.ndarray, groups: int) -> np.ndarray:
     return swapped.reshape(groups * c_b_per_group, c_a // groups, kh, kw)[:, :, ::-1, ::-1]
 
 
-def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Transpose of the convolution described by ``g``: from its output's shape to its input's.
+def gather_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Transposed conv as the lectures draw it: a full correlation with the flipped kernel.
 
-    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W):
-    a full correlation of ``y`` dilated by the stride with the flipped kernel, cropped by the padding.
+    Dilate ``y`` by the stride, zero-pad it by ``D (K - 1) - P`` (a negative amount crops), and
+    correlate with every kernel rotated by 180 degrees, in and out channels swapped.
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
     """
     (kh, kw), (dh, dw), (ph, pw) = g.kernel_size, g.dilation, g.padding
     dilated = dilate2d(y, g.stride)
@@ -49,12 +51,36 @@ def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.nd
     extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw + dw * (kw - 1) + 1)
     full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
     padded = _pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
-    flipped = flip_kernel(weight, g.groups)
     inner = ConvGeometry(
         g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:], g.kernel_size,
         g.in_size, (1, 1), (0, 0), g.dilation,
     )
-    return _conv2d(padded, flipped, None, inner)
+    return _conv2d(padded, flip_kernel(weight, g.groups), None, inner)
+
+
+def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Transposed conv as a scatter: each output value sends ``value * kernel`` back onto its
+    receptive field (one matrix product, then col2im).
+
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
+    """
+    kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1).transpose(0, 2, 1)
+    values = y.reshape(g.batch, g.groups, g.out_channels // g.groups, -1)
+    return col2im(np.matmul(kernels, values), g)
+
+
+def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Transpose of the convolution described by ``g``: from its output's shape to its input's.
+
+    Both ways compute the same sums; the gather copies ``C_out K_h K_w`` values per input pixel
+    (and multiplies by the zeros a stride inserts), the scatter adds ``C_in K_h K_w`` per output
+    pixel, so the cheaper one runs.
+    """
+    gather_cost = g.out_channels * g.in_size[0] * g.in_size[1] * g.stride[0] * g.stride[1]
+    scatter_cost = 2 * g.in_channels * g.out_size[0] * g.out_size[1]
+    if gather_cost < scatter_cost:
+        return gather_transposed(y, weight, g)
+    return scatter_transposed(y, weight, g)
 
 
 def _transpose_geometry(op, x, weight, bias, stride, padding, output_padding, groups, dilation):

@@ -1,0 +1,107 @@
+"""conv2d forward + backward (float32): cnnlib against PyTorch on the CPU.
+
+Run with ``make bench``. Prints one row per layer (times and the ratio cnnlib / PyTorch)
+and the median ratio. Layer sizes: LeNet-5's, a CIFAR net's and VGG's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+import cnnlib.functional as F
+
+
+@dataclass(frozen=True)
+class Layer:
+    name: str
+    batch: int
+    c_in: int
+    c_out: int
+    size: int
+    kernel: int
+    stride: int = 1
+    padding: int = 0
+
+    def arrays(self, rng):
+        x = rng.standard_normal((self.batch, self.c_in, self.size, self.size), dtype=np.float32)
+        w = rng.standard_normal((self.c_out, self.c_in, self.kernel, self.kernel), dtype=np.float32)
+        return x, w, rng.standard_normal(self.c_out, dtype=np.float32)
+
+
+LAYERS = [
+    Layer("LeNet C1", 64, 1, 6, 32, 5),
+    Layer("LeNet C3", 64, 6, 16, 14, 5),
+    Layer("CIFAR conv1", 32, 3, 32, 32, 3, padding=1),
+    Layer("CIFAR conv2", 32, 32, 64, 16, 3, padding=1),
+    Layer("CIFAR conv3 s2", 32, 64, 128, 16, 3, stride=2, padding=1),
+    Layer("VGG conv2_1", 4, 64, 128, 56, 3, padding=1),
+    Layer("VGG conv3_2", 4, 256, 256, 28, 3, padding=1),
+    Layer("VGG conv4_2", 4, 512, 512, 14, 3, padding=1),
+]
+
+
+def best_time(fn, repeats: int) -> float:
+    """Median of ``repeats`` timed calls after one warm-up call, in seconds."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def cnnlib_step(layer: Layer, x, w, b, grad_out):
+    kwargs = dict(stride=layer.stride, padding=layer.padding)
+    F.conv2d(x, w, b, **kwargs)
+    F.conv2d_backward(grad_out, x, w, **kwargs)
+
+
+def torch_step(layer: Layer, x, w, b, grad_out):
+    import torch
+
+    tensors = [torch.from_numpy(a).requires_grad_() for a in (x, w, b)]
+    out = torch.nn.functional.conv2d(*tensors, stride=layer.stride, padding=layer.padding)
+    out.backward(torch.from_numpy(grad_out))
+
+
+def measure(layers=LAYERS, repeats: int = 5, seed: int = 0) -> list[dict]:
+    """Time every layer both ways; one dict per layer with the two times and their ratio."""
+    import torch
+
+    rows = []
+    rng = np.random.default_rng(seed)
+    for layer in layers:
+        x, w, b = layer.arrays(rng)
+        out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
+        grad_out = rng.standard_normal(out.shape, dtype=np.float32)
+        ours = best_time(lambda: cnnlib_step(layer, x, w, b, grad_out), repeats)
+        with torch.no_grad():
+            pass
+        theirs = best_time(lambda: torch_step(layer, x, w, b, grad_out), repeats)
+        rows.append(dict(layer=layer.name, cnnlib_s=ours, torch_s=theirs, ratio=ours / theirs))
+    return rows
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    print(f"conv2d forward+backward, float32, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads)")
+    print(f"{'layer':<16}{'cnnlib ms':>11}{'torch ms':>10}{'ratio':>8}")
+    rows = measure(repeats=args.repeats)
+    for r in rows:
+        print(f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['torch_s'] * 1e3:>10.2f}{r['ratio']:>8.2f}")
+    print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f}")
+
+
+if __name__ == "__main__":
+    main()

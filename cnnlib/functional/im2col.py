@@ -1,0 +1,101 @@
+"""im2col and its transpose col2im: turning a convolution into one matrix product.
+
+``im2col`` copies every receptive field into a column, so that a convolution becomes
+``weight (C_out, C_in K_h K_w) @ cols (C_in K_h K_w, positions)``. ``col2im`` goes back: it adds
+each column onto the receptive field it came from, which is how the transposed convolution
+(and so the input gradient) scatters values.
+
+Speed: with stride 1 the columns are cut from the flattened padded image. Window (i, j) of
+output position (y, x) starts at flat index ``(y + i D) W_p + x + j D``, so each row of ``cols``
+is one contiguous run of memory, ``H_out W_p`` long. The price is ``W_p - W_out`` junk columns per
+output row (windows that wrap around the edge), which callers drop. With a larger stride the
+columns are gathered window by window.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import as_strided
+
+from ._geometry import ConvGeometry
+from ._windows import windows2d
+
+
+def _padded(x: np.ndarray, g: ConvGeometry, spare_rows: int) -> np.ndarray:
+    """Zero-pad H and W by ``g.padding`` and add ``spare_rows`` zero rows at the bottom.
+
+    x: (N, C, H, W) -> (N, C, H + 2 P_h + spare_rows, W + 2 P_w)
+    """
+    (ph, pw), (n, c, h, w) = g.padding, x.shape
+    if ph == pw == spare_rows == 0 and x.flags.c_contiguous:
+        return x
+    out = np.zeros((n, c, h + 2 * ph + spare_rows, w + 2 * pw), x.dtype)
+    out[:, :, ph : ph + h, pw : pw + w] = x
+    return out
+
+
+def row_pitch(g: ConvGeometry) -> int:
+    """Columns of ``cols`` per output row: ``W_p`` with stride 1 (junk included), else ``W_out``."""
+    return g.in_size[1] + 2 * g.padding[1] if g.stride == (1, 1) else g.out_size[1]
+
+
+def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Copy every receptive field of ``x`` into a column.
+
+    x: (N, C_in, H, W) -> cols: (N, groups, C_in / groups * K_h * K_w, H_out * pitch), where
+    ``pitch = row_pitch(g)`` and column ``y * pitch + x`` belongs to output position (y, x).
+    """
+    rows = g.in_channels // g.groups * g.kernel_size[0] * g.kernel_size[1]
+    (kh, kw), (dh, dw) = g.kernel_size, g.dilation
+    if g.stride != (1, 1):
+        windows = windows2d(_padded(x, g, 0), g.kernel_size, g.out_size, g.stride, g.dilation)
+        return windows.reshape(g.batch, g.groups, rows, g.out_size[0] * g.out_size[1])
+    # One spare row keeps the last window's junk tail inside the buffer.
+    xp = _padded(x, g, spare_rows=1)
+    sn, sc, sh, sw = xp.strides
+    runs = as_strided(
+        xp, shape=(g.batch, g.in_channels, kh, kw, g.out_size[0] * xp.shape[3]),
+        strides=(sn, sc, dh * sh, dw * sw, sw), writeable=False,
+    )
+    return runs.reshape(g.batch, g.groups, rows, -1)
+
+
+def cols_to_image(flat: np.ndarray, g: ConvGeometry, channels: int) -> np.ndarray:
+    """Drop the junk columns of a matrix product over ``cols``.
+
+    flat: (N, ..., H_out * pitch) -> (N, channels, H_out, W_out), C-contiguous
+    """
+    h_out, w_out = g.out_size
+    image = flat.reshape(g.batch, channels, h_out, -1)[..., :w_out]
+    return np.ascontiguousarray(image)
+
+
+def image_to_cols(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The layout of ``cols`` for an output-sized array, with zeros in the junk columns.
+
+    image: (N, C, H_out, W_out) -> (N, groups, C / groups, H_out * pitch)
+    """
+    n, c, h_out, w_out = image.shape
+    pitch = row_pitch(g)
+    if pitch != w_out:
+        wide = np.zeros((n, c, h_out, pitch), image.dtype)
+        wide[..., :w_out] = image
+        image = wide
+    return image.reshape(n, g.groups, c // g.groups, h_out * pitch)
+
+
+def col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Add each column back onto the receptive field it came from: the transpose of im2col.
+
+    cols: (N, groups, C_in / groups * K_h * K_w, H_out * W_out) -> (N, C_in, H, W)
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = g.kernel_size, g.stride, g.dilation, g.padding
+    (h, w), (h_out, w_out) = g.in_size, g.out_size
+    per_offset = cols.reshape(g.batch, g.in_channels, kh, kw, h_out, w_out)
+    image = np.zeros((g.batch, g.in_channels, h + 2 * ph, w + 2 * pw), cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
+            columns = slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw)
+            image[:, :, rows, columns] += per_offset[:, :, i, j]
+    return image[:, :, ph : ph + h, pw : pw + w]
