@@ -44,6 +44,15 @@ def single(value, name: str, *, minimum: int) -> int:
     return int(value)
 
 
+def positive_int(value, name: str, op: str) -> int:
+    """Return ``value`` (e.g. ``groups``) as an int >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{op}: {name} must be an int, got {value!r}")
+    if value < 1:
+        raise ValueError(f"{op}: {name} must be >= 1, got {value}")
+    return int(value)
+
+
 def float_array(array, name: str, layout: str, op: str) -> np.ndarray:
     """Check that ``array`` is a float32/float64 NumPy array whose rank matches ``layout``.
 

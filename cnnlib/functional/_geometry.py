@@ -47,8 +47,7 @@ def conv_geometry(
     ``shown`` holds the shapes the caller passed (conv1d's 3D ones), for error messages.
     """
     x_shape, w_shape = shown or (x.shape, weight.shape)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = _checks.positive_int(groups, "groups", op)
     n, c_in, h, w = x.shape
     c_out, c_per_group, kh, kw = weight.shape
     if c_in % groups or c_out % groups:

@@ -7,11 +7,11 @@ import numpy as np
 from .. import _checks
 
 
-def _check(op, x):
+def _check(op, x, name="x"):
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{op}: x must be a NumPy array, got {type(x).__name__}")
+        raise TypeError(f"{op}: {name} must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in _checks.FLOAT_DTYPES:
-        raise TypeError(f"{op}: x must be float32 or float64, got dtype {x.dtype}")
+        raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype}")
 
 
 def relu(x) -> np.ndarray:
@@ -26,5 +26,7 @@ def relu_backward(grad_out, x) -> np.ndarray:
     grad_out, x: the same shape -> grad_x: that shape
     """
     _check("relu_backward", x)
-    _checks.expect_shape("relu_backward", "grad_out", np.shape(grad_out), x.shape, "x's shape")
-    return np.where(x > 0, grad_out, 0).astype(x.dtype, copy=False)
+    _check("relu_backward", grad_out, "grad_out")
+    _checks.expect_shape("relu_backward", "grad_out", grad_out.shape, x.shape, "x's shape")
+    _checks.same_dtype("relu_backward", grad_out=grad_out, x=x)
+    return np.where(x > 0, grad_out, x.dtype.type(0))

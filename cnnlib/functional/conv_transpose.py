@@ -91,8 +91,7 @@ def _transpose_geometry(op, x, weight, bias, stride, padding, output_padding, gr
     padding = _checks.pair(padding, "padding", minimum=0)
     dilation = _checks.pair(dilation, "dilation", minimum=1)
     output_padding = _checks.pair(output_padding, "output_padding", minimum=0)
-    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
-        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    groups = _checks.positive_int(groups, "groups", op)
     n, c_in, h, w = x.shape
     if weight.shape[0] != c_in or c_in % groups:
         raise ValueError(

@@ -45,8 +45,10 @@ def linear_backward(grad_out, x, weight):
     """
     op = "linear_backward"
     _check(op, x, weight)
+    if not isinstance(grad_out, np.ndarray):
+        raise TypeError(f"{op}: grad_out must be a NumPy array, got {type(grad_out).__name__}")
     expected = x.shape[:-1] + weight.shape[:1]
-    _checks.expect_shape(op, "grad_out", np.shape(grad_out), expected, "the forward output's shape")
+    _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
     _checks.same_dtype(op, grad_out=grad_out, x=x)
     flat_grad = grad_out.reshape(-1, weight.shape[0])
     grad_weight = flat_grad.T @ x.reshape(-1, weight.shape[1])
