@@ -10,6 +10,7 @@ import argparse
 import statistics
 import time
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -45,15 +46,17 @@ LAYERS = [
 ]
 
 
-def best_time(fn, repeats: int) -> float:
-    """Median of ``repeats`` timed calls after one warm-up call, in seconds."""
-    fn()
-    times = []
+def paired_times(first, second, repeats: int) -> tuple[float, float]:
+    """Median seconds of each of two calls, timed alternately after a warm-up of each, so that
+    any load on the machine falls on both alike."""
+    first(), second()
+    times: tuple[list, list] = ([], [])
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for fn, bucket in zip((first, second), times):
+            start = time.perf_counter()
+            fn()
+            bucket.append(time.perf_counter() - start)
+    return statistics.median(times[0]), statistics.median(times[1])
 
 
 def cnnlib_step(layer: Layer, x, w, b, grad_out):
@@ -72,18 +75,14 @@ def torch_step(layer: Layer, x, w, b, grad_out):
 
 def measure(layers=LAYERS, repeats: int = 5, seed: int = 0) -> list[dict]:
     """Time every layer both ways; one dict per layer with the two times and their ratio."""
-    import torch
-
     rows = []
     rng = np.random.default_rng(seed)
     for layer in layers:
         x, w, b = layer.arrays(rng)
         out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
         grad_out = rng.standard_normal(out.shape, dtype=np.float32)
-        ours = best_time(lambda: cnnlib_step(layer, x, w, b, grad_out), repeats)
-        with torch.no_grad():
-            pass
-        theirs = best_time(lambda: torch_step(layer, x, w, b, grad_out), repeats)
+        args = (layer, x, w, b, grad_out)
+        ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats)
         rows.append(dict(layer=layer.name, cnnlib_s=ours, torch_s=theirs, ratio=ours / theirs))
     return rows
 
@@ -92,7 +91,7 @@ def main() -> None:
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
     print(f"conv2d forward+backward, float32, torch {torch.__version__} "
           f"({torch.get_num_threads()} threads)")

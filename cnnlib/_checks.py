@@ -18,12 +18,14 @@ def pair(value, name: str, *, minimum: int) -> tuple[int, int]:
 
     ``kernel_size=3`` becomes ``(3, 3)``; ``stride=(2, 1)`` stays as it is.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+    if type(value) is int:  # the common case, checked first: this runs on every layer call
+        values = (value, value)
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
         values = (int(value), int(value))
     elif (
         isinstance(value, (tuple, list))
         and len(value) == 2
-        and all(isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in value)
+        and all(type(v) is int or isinstance(v, np.integer) for v in value)
     ):
         values = (int(value[0]), int(value[1]))
     else:

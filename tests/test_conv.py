@@ -132,6 +132,19 @@ def test_gradcheck_reports_a_wrong_derivative_as_a_sentence(monkeypatch, rng):
         gradcheck("conv2d", rng.standard_normal((1, 1, 4, 4)), rng.standard_normal((1, 1, 2, 2)))
 
 
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("x_shape, w_shape, kwargs", [
+    ((4, 1, 32, 32), (6, 1, 5, 5), {}),  # LeNet C1: more outputs than inputs (scatter)
+    ((4, 16, 5, 5), (120, 16, 5, 5), {}),  # LeNet C5: one output position per image
+    ((2, 8, 12, 12), (8, 8, 3, 3), dict(padding=1)),  # same padding: flat runs
+    ((2, 8, 12, 12), (4, 8, 3, 3), dict(stride=2, padding=1)),  # strided
+    ((2, 8, 12, 12), (8, 1, 3, 3), dict(padding=1, groups=8)),  # depthwise
+])
+def test_network_shaped_layers_match_pytorch(x_shape, w_shape, kwargs, device, rng):
+    x, w = rng.standard_normal(x_shape), rng.standard_normal(w_shape)
+    compare_with_torch("conv2d", x, w, rng.standard_normal(w_shape[0]), device=device, **kwargs)
+
+
 @st.composite
 def conv_configs(draw, transposed=False):
     """A random conv: channels divisible by groups, sizes big enough for one output."""

@@ -56,9 +56,17 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
     x: (N, C_in, H, W), grad_out: (N, C_out, H_out, W_out) -> (C_out, C_in / groups, K_h, K_w),
     ``grad_weight[o, c, i, j] = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
     """
-    cols = im2col(x, g)
-    grads = image_to_cols(grad_out, g)
-    grad_weight = np.matmul(grads, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    cols = im2col(x, g)  # (N, G, C_in/G K_h K_w, positions)
+    grads = image_to_cols(grad_out, g)  # (N, G, C_out/G, positions)
+    n, groups, rows, positions = cols.shape
+    if n * groups * grads.shape[2] * rows <= cols.size + grads.size:
+        # Per image products are small next to the data: sum N of them.
+        grad_weight = np.matmul(grads, cols.transpose(0, 1, 3, 2)).sum(axis=0)
+    else:
+        # Few positions per image (a late layer): lay the batch out along the sum, one product.
+        flat_grads = grads.transpose(1, 2, 0, 3).reshape(groups, -1, n * positions)
+        flat_cols = cols.transpose(1, 0, 3, 2).reshape(groups, n * positions, rows)
+        grad_weight = np.matmul(flat_grads, flat_cols)
     return grad_weight.reshape(g.out_channels, g.in_channels // g.groups, *g.kernel_size)
 
 

@@ -13,7 +13,7 @@ from .. import _checks
 from ._geometry import ConvGeometry
 from ._windows import dilate2d
 from .conv import _conv2d, _geometry, correlate_input_with_grad
-from .im2col import col2im
+from .im2col import col2im, image_to_cols
 
 
 def _pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
@@ -65,8 +65,7 @@ def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np
     y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
     """
     kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1).transpose(0, 2, 1)
-    values = y.reshape(g.batch, g.groups, g.out_channels // g.groups, -1)
-    return col2im(np.matmul(kernels, values), g)
+    return col2im(np.matmul(kernels, image_to_cols(y, g)), g)
 
 
 def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:

@@ -8,8 +8,9 @@ each column onto the receptive field it came from, which is how the transposed c
 Speed: with stride 1 the columns are cut from the flattened padded image. Window (i, j) of
 output position (y, x) starts at flat index ``(y + i D) W_p + x + j D``, so each row of ``cols``
 is one contiguous run of memory, ``H_out W_p`` long. The price is ``W_p - W_out`` junk columns per
-output row (windows that wrap around the edge), which callers drop. With a larger stride the
-columns are gathered window by window.
+output row (windows that wrap around the edge), which callers drop; so this is done only when
+the junk is at most half as many columns as the real ones. Otherwise (and with a larger
+stride) the columns are gathered window by window.
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ def _padded(x: np.ndarray, g: ConvGeometry, spare_rows: int) -> np.ndarray:
     return out
 
 
+def _flat_runs(g: ConvGeometry) -> bool:
+    """Cut columns as flat runs when the stride is 1 and junk is at most half the real columns."""
+    padded_width = g.in_size[1] + 2 * g.padding[1]
+    return g.stride == (1, 1) and 2 * padded_width <= 3 * g.out_size[1]
+
+
 def row_pitch(g: ConvGeometry) -> int:
-    """Columns of ``cols`` per output row: ``W_p`` with stride 1 (junk included), else ``W_out``."""
-    return g.in_size[1] + 2 * g.padding[1] if g.stride == (1, 1) else g.out_size[1]
+    """Columns of ``cols`` per output row: ``W_p`` for flat runs (junk included), else ``W_out``."""
+    return g.in_size[1] + 2 * g.padding[1] if _flat_runs(g) else g.out_size[1]
 
 
 def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -47,7 +54,7 @@ def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """
     rows = g.in_channels // g.groups * g.kernel_size[0] * g.kernel_size[1]
     (kh, kw), (dh, dw) = g.kernel_size, g.dilation
-    if g.stride != (1, 1):
+    if not _flat_runs(g):
         windows = windows2d(_padded(x, g, 0), g.kernel_size, g.out_size, g.stride, g.dilation)
         return windows.reshape(g.batch, g.groups, rows, g.out_size[0] * g.out_size[1])
     # One spare row keeps the last window's junk tail inside the buffer.
@@ -84,18 +91,40 @@ def image_to_cols(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return image.reshape(n, g.groups, c // g.groups, h_out * pitch)
 
 
-def col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Add each column back onto the receptive field it came from: the transpose of im2col.
+def add_windows(per_offset: np.ndarray, in_size, stride, dilation, padding) -> np.ndarray:
+    """Add window values back onto the (padded) positions they were read from, then unpad.
 
-    cols: (N, groups, C_in / groups * K_h * K_w, H_out * W_out) -> (N, C_in, H, W)
+    per_offset: (N, C, K_h, K_w, H_out, W_out), entry [n, c, i, j, y, x] belonging to input
+    position (y S_h + i D_h - P_h, x S_w + j D_w - P_w) -> (N, C, H, W). Overlapping windows add up.
     """
-    (kh, kw), (sh, sw), (dh, dw), (ph, pw) = g.kernel_size, g.stride, g.dilation, g.padding
-    (h, w), (h_out, w_out) = g.in_size, g.out_size
-    per_offset = cols.reshape(g.batch, g.in_channels, kh, kw, h_out, w_out)
-    image = np.zeros((g.batch, g.in_channels, h + 2 * ph, w + 2 * pw), cols.dtype)
+    n, c, kh, kw, h_out, w_out = per_offset.shape
+    (h, w), (sh, sw), (dh, dw), (ph, pw) = in_size, stride, dilation, padding
+    image = np.zeros((n, c, h + 2 * ph, w + 2 * pw), per_offset.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
             columns = slice(j * dw, j * dw + sw * (w_out - 1) + 1, sw)
             image[:, :, rows, columns] += per_offset[:, :, i, j]
+    return image[:, :, ph : ph + h, pw : pw + w]
+
+
+def col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Add each column back onto the receptive field it came from: the transpose of im2col.
+
+    cols: (N, groups, C_in / groups * K_h * K_w, H_out * pitch), laid out as ``im2col`` makes
+    them (junk columns, if any, must hold zeros) -> (N, C_in, H, W)
+    """
+    if not _flat_runs(g):
+        per_offset = cols.reshape(g.batch, g.in_channels, *g.kernel_size, *g.out_size)
+        return add_windows(per_offset, g.in_size, g.stride, g.dilation, g.padding)
+    # Flat runs: each offset's values are one contiguous run of the padded image, as in im2col.
+    (kh, kw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.dilation, g.padding, g.in_size
+    pitch = w + 2 * pw
+    runs = cols.reshape(g.batch, g.in_channels, kh, kw, -1)
+    image = np.zeros((g.batch, g.in_channels, (h + 2 * ph + 1) * pitch), cols.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dh * pitch + j * dw
+            image[:, :, start : start + runs.shape[-1]] += runs[:, :, i, j]
+    image = image.reshape(g.batch, g.in_channels, -1, pitch)
     return image[:, :, ph : ph + h, pw : pw + w]

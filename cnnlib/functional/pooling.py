@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import _checks
 from ._geometry import output_size
-from ._windows import pad2d
+from ._windows import pad2d, windows2d
+from .im2col import add_windows
 
 
 def _pool_geometry(op, x, kernel_size, stride, padding):
@@ -31,14 +32,6 @@ def _pool_geometry(op, x, kernel_size, stride, padding):
     return kernel, stride, padding, out
 
 
-def _offsets(kernel, stride, out):
-    """For each kernel offset (i, j): the slice of the padded input that offset sees."""
-    (kh, kw), (sh, sw), (oh, ow) = kernel, stride, out
-    for i in range(kh):
-        for j in range(kw):
-            yield i * kw + j, (..., slice(i, i + sh * oh, sh), slice(j, j + sw * ow, sw))
-
-
 def _check_grad_out(op, grad_out, x, out):
     _checks.float_array(grad_out, "grad_out", "(N, C, H_out, W_out)", op)
     expected = (*x.shape[:2], *out)
@@ -46,16 +39,43 @@ def _check_grad_out(op, grad_out, x, out):
     _checks.same_dtype(op, grad_out=grad_out, x=x)
 
 
-def _argmax_windows(xp, kernel, stride, out):
-    """Max of each window and the offset (i K_w + j) where it sits; the first one on ties."""
-    best = np.full(xp.shape[:2] + out, -np.inf, xp.dtype)
-    where = np.zeros(best.shape, np.intp)
-    for k, window in _offsets(kernel, stride, out):
-        candidate = xp[window]
-        better = (candidate > best) | np.isnan(candidate)  # NaN wins, as in PyTorch
-        np.copyto(best, candidate, where=better)
-        where[better] = k
-    return best, where
+def _windows(x, kernel, stride, padding, out, fill):
+    """A view of every window of the padded input: (N, C, H, W) -> (N, C, K_h, K_w, H_out, W_out)."""
+    return windows2d(pad2d(x, padding, fill), kernel, out, stride)
+
+
+def _reduce_windows(ufunc, windows):
+    """Combine each window's K_h K_w values with ``ufunc`` (np.maximum or np.add), one kernel
+    offset at a time: (N, C, K_h, K_w, H_out, W_out) -> (N, C, H_out, W_out).
+
+    (NumPy's own reductions over two strided axes are many times slower than this loop.)
+    """
+    kh, kw = windows.shape[2:4]
+    result = windows[:, :, 0, 0].copy()
+    for i in range(kh):
+        for j in range(kw):
+            if i or j:
+                ufunc(result, windows[:, :, i, j], out=result)
+    return result
+
+
+def _first_maximum_masks(windows, best):
+    """For each kernel offset, where that offset holds its window's maximum, first one only.
+
+    Ties go to the first offset in row-major order and a NaN counts as the maximum, as in
+    PyTorch. Yields ``((i, j), mask)`` with masks of shape (N, C, H_out, W_out).
+    """
+    nan_best = np.isnan(best)
+    taken = np.zeros(best.shape, bool)
+    for i in range(windows.shape[2]):
+        for j in range(windows.shape[3]):
+            values = windows[:, :, i, j]
+            hit = values == best
+            if nan_best.any():
+                hit |= np.isnan(values) & nan_best
+            hit &= ~taken
+            taken |= hit
+            yield (i, j), hit
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
@@ -65,7 +85,8 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     the stride defaults to the kernel size and padding is with -inf.
     """
     kernel, stride, padding, out = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
-    return _argmax_windows(pad2d(x, padding, -np.inf), kernel, stride, out)[0]
+    # np.maximum lets a NaN win, as PyTorch's max pooling does.
+    return _reduce_windows(np.maximum, _windows(x, kernel, stride, padding, out, -np.inf))
 
 
 def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0) -> np.ndarray:
@@ -76,11 +97,12 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0) -> np.
     op = "max_pool2d_backward"
     kernel, stride, padding, out = _pool_geometry(op, x, kernel_size, stride, padding)
     _check_grad_out(op, grad_out, x, out)
-    _, where = _argmax_windows(pad2d(x, padding, -np.inf), kernel, stride, out)
-    grad_xp = np.zeros(pad2d(x, padding).shape, x.dtype)
-    for k, window in _offsets(kernel, stride, out):
-        grad_xp[window] += np.where(where == k, grad_out, 0)
-    return _unpad(grad_xp, padding)
+    windows = _windows(x, kernel, stride, padding, out, -np.inf)
+    best = _reduce_windows(np.maximum, windows)
+    per_offset = np.zeros(windows.shape, x.dtype)
+    for (i, j), is_max in _first_maximum_masks(windows, best):
+        np.copyto(per_offset[:, :, i, j], grad_out, where=is_max)
+    return add_windows(per_offset, x.shape[2:], stride, (1, 1), padding)
 
 
 def avg_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
@@ -89,10 +111,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     x: (N, C, H, W) -> (N, C, H_out, W_out), ``H_out = floor((H + 2P - K) / S) + 1``
     """
     kernel, stride, padding, out = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
-    xp = pad2d(x, padding)
-    total = np.zeros(x.shape[:2] + out, x.dtype)
-    for _, window in _offsets(kernel, stride, out):
-        total += xp[window]
+    total = _reduce_windows(np.add, _windows(x, kernel, stride, padding, out, 0))
     return total / x.dtype.type(kernel[0] * kernel[1])
 
 
@@ -105,12 +124,5 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0) -> np.
     kernel, stride, padding, out = _pool_geometry(op, x, kernel_size, stride, padding)
     _check_grad_out(op, grad_out, x, out)
     share = grad_out / x.dtype.type(kernel[0] * kernel[1])
-    grad_xp = np.zeros(pad2d(x, padding).shape, x.dtype)
-    for _, window in _offsets(kernel, stride, out):
-        grad_xp[window] += share
-    return _unpad(grad_xp, padding)
-
-
-def _unpad(xp: np.ndarray, padding) -> np.ndarray:
-    ph, pw = padding
-    return xp[..., ph : xp.shape[-2] - ph, pw : xp.shape[-1] - pw]
+    per_offset = np.broadcast_to(share[:, :, None, None], (*grad_out.shape[:2], *kernel, *out))
+    return add_windows(per_offset, x.shape[2:], stride, (1, 1), padding)
