@@ -50,6 +50,29 @@ def test_deck_004_1d_backward_example():
     np.testing.assert_array_equal(grad_b, [3])
 
 
+def test_deck_004_transposed_convolution_example():
+    """Deck 004's TF session: a 3x3 kernel, stride 2; Conv2DTranspose of the 2x2 conv output
+    equals the conv's input gradient for that output gradient (both printed 5x5).
+
+    The slide export prints the rows in two columns: rows 0, 1 and 4 on the left, 2 and 3 on
+    the right; below they are in order.
+    """
+    w = np.float32([[0.13429713, 1.9649408, 0.74939513],
+                    [0.6982393, 1.2397809, 1.4247327],
+                    [1.5534406, 0.1190145, 1.3256309]])[None, None]
+    r = np.float32([[25.535583, 28.583742], [23.470192, 20.622599]])[None, None]
+    printed = np.float32([
+        [3.4293556, 50.17591, 22.974957, 56.16536, 21.420517],
+        [17.829948, 31.65853, 56.339676, 35.437576, 40.724194],
+        [42.819992, 49.156643, 98.61191, 43.924065, 53.345966],
+        [16.387812, 29.097897, 47.83826, 25.567505, 29.381691],
+        [36.45955, 2.7932932, 63.148792, 2.4543884, 27.337954],
+    ])
+    np.testing.assert_allclose(F.conv_transpose2d(r, w, stride=2)[0, 0], printed, rtol=1e-6)
+    grad_x, _, _ = F.conv2d_backward(r, np.zeros((1, 1, 5, 5), np.float32), w, stride=2)
+    np.testing.assert_allclose(grad_x[0, 0], printed, rtol=1e-6)
+
+
 def test_input_gradient_is_the_transposed_convolution(rng):
     x = rng.standard_normal((2, 3, 8, 9))
     w = rng.standard_normal((4, 3, 3, 3))
