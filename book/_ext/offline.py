@@ -1,8 +1,10 @@
-"""Serve MathJax 3 from the book itself, so formulas typeset with no internet.
+"""Make the book work with no internet and no console errors.
 
-The files come from the ``django-static-mathjax`` package (installed by requirements.txt);
-this extension stages its browser build (``es5/``) next to the output and points Sphinx's
-``mathjax_path`` at it, so it lands in ``_static/mathjax/``.
+- MathJax 3 is served from the book itself. The files come from the ``django-static-mathjax``
+  package (installed by requirements.txt); its browser build (``es5/``) is staged next to the
+  output and Sphinx's ``mathjax_path`` points at it, so it lands in ``_static/mathjax/``.
+- sphinx-thebe (live code through a Binder server, which this book does not use) is switched
+  off: jupyter-book loads it always, and it declares its script variables twice per page.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ def _configure(app, config) -> None:
     config.mathjax_path = "mathjax/tex-svg.js"
 
 
+def _drop_thebe(app) -> None:
+    for event, listeners in app.events.listeners.items():
+        app.events.listeners[event] = [
+            listener for listener in listeners
+            if not getattr(listener.handler, "__module__", "").startswith("sphinx_thebe")
+        ]
+
+
 def setup(app):
     app.connect("config-inited", _configure, priority=900)
+    app.connect("builder-inited", _drop_thebe)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
