@@ -26,7 +26,8 @@ class Claim:
     ``where``: the slide's title or topic. ``says``: the slide's value as printed.
     ``compute``: computes the value with cnnlib, taking no arguments.
     ``erratum``: a sentence explaining why the slide differs, or ``""`` when it is right.
-    ``rounded``: the slide prints the value rounded to this many decimals (None: exact).
+    ``rounded``: the slide prints the value rounded to this many decimals, halves up as people
+    round (None: exact).
     """
 
     key: str
@@ -46,7 +47,8 @@ class Claim:
         """Does the computed value match what the slide prints (after the slide's rounding)?"""
         value = self.computed()
         if self.rounded is not None:
-            value = np.round(np.asarray(value, dtype=float), self.rounded)
+            scale = 10.0**self.rounded
+            value = np.floor(np.asarray(value, dtype=float) * scale + 0.5) / scale
         try:
             return bool(np.array_equal(np.asarray(value), np.asarray(self.says)))
         except (TypeError, ValueError):
@@ -54,12 +56,14 @@ class Claim:
 
 
 def _format(value: Any) -> str:
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
     if isinstance(value, (int, np.integer)):
         return f"{int(value):,}"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):,.6g}"
-    if isinstance(value, np.ndarray):
-        return np.array2string(value, separator=", ")
+    if isinstance(value, np.ndarray):  # on one line: it is shown as inline code
+        return " ".join(np.array2string(value, separator=", ", max_line_width=10**6).split())
     return str(value)
 
 
@@ -82,6 +86,13 @@ def show(claim: Claim):
     from IPython.display import Markdown
 
     return Markdown(markdown(claim))
+
+
+def show_claims(*keys: str) -> None:
+    """Display the claims named ``keys`` in a notebook cell, as one block of Markdown."""
+    from IPython.display import Markdown, display
+
+    display(Markdown("\n\n".join(markdown(by_key(key)) for key in keys)))
 
 
 def all_claims() -> list[Claim]:
