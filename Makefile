@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export PYTHONHASHSEED := 0
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup test lint bench clean
+.PHONY: setup test lint bench book browser clean
 
 setup: $(STAMP)
 
@@ -21,12 +21,29 @@ $(STAMP): requirements.txt pyproject.toml
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-test: lint
+# The book: every chapter executed (results cached in _build/.jupyter_cache), warnings fail.
+book: $(STAMP)
+	$(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
+
+# Headless Chromium from Debian for the browser tests (never a browser a tool downloads).
+browser:
+	@command -v chromium >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
+
+test: lint book browser
 	$(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_conv
 	$(PY) -m benchmarks.bench_lenet
+
+# The students' notebooks: exercises/ is generated from solutions/ (the only notebooks edited by
+# hand) by nbgrader, which runs alembic from PATH to keep its gradebook (gradebook.db) up to date.
+.PHONY: release
+release: $(STAMP)
+	rm -rf exercises
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader generate_assignment "*" --force
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis
