@@ -31,8 +31,8 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: lint book browser
-	$(PY) -m pytest
+test: lint book browser sandbox
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.bench_conv
@@ -44,6 +44,22 @@ bench: $(STAMP)
 release: $(STAMP)
 	rm -rf exercises
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader generate_assignment "*" --force
+
+# Grading a class: every submission under submitted/, each kernel in a bubblewrap sandbox,
+# WORKERS at a time (default: all cores). Exits non-zero only if the run itself fails.
+.PHONY: grade demo-class sandbox
+grade: $(STAMP) sandbox
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grading.run --course . $(if $(WORKERS),--workers $(WORKERS))
+
+# A shipped demo class in submitted/, to try `make grade` on.
+demo-class: $(STAMP)
+	$(PY) -m grading.demo --course .
+
+# Debian's bubblewrap (bwrap) isolates each student's kernel.
+sandbox:
+	@command -v bwrap >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap; }
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis

@@ -1,0 +1,271 @@
+"""One submission graded in its own private course directory.
+
+The private directory holds a copy of the gradebook with the assignments and no students, the
+submission, an empty source folder and an ``nbgrader_config.py`` that loads the course's own
+configuration and then points nbgrader at the private folder, the sandboxed kernel and the
+preprocessors of :mod:`grading.execute`. ``nbgrader autograde`` and ``generate_feedback`` run
+there in a subprocess (a session of its own, killed as a group on a hard deadline). The result,
+the scores read back from the private gradebook and messages for the student, is merged into
+the real gradebook by the parent, one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from grading.execute import STOPPED
+from grading.sandbox import KERNEL_NAME, REPO, Limits, bwrap_argv, plain_argv, write_kernelspec
+
+EXTRA_BYTES = 16 << 20  # non-notebook files of a submission copied into the scratch folder
+
+CONFIG = '''\
+c = get_config()  # noqa: F821
+_course = {course_config!r}
+exec(compile(open(_course).read(), _course, "exec"), {{"get_config": lambda: c, "__file__": _course}})
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
+                                    LimitOutput, SaveAutoGrades)
+from grading.execute import HideTests, SandboxExecute
+c.CourseDirectory.root = {root!r}
+c.CourseDirectory.db_url = "sqlite:///" + {db!r}
+c.CourseDirectory.source_directory = "source"
+c.Autograde.autograde_preprocessors = [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor,
+                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+c.GenerateFeedback.preprocessors = [GetGrades, HideTests, CSSHTMLHeaderPreprocessor]
+c.Execute.kernel_name = {kernel!r}
+c.Execute.extra_arguments = []
+c.SandboxExecute.notebook_timeout = {seconds!r}
+c.SandboxExecute.max_output_bytes = {output_bytes!r}
+c.KernelManager.transport = "ipc"
+c.Autograde.create_student = True
+'''
+
+
+@dataclass
+class Job:
+    """What a worker needs: the submission, the course and the gradebook template."""
+
+    student: str
+    assignment: str
+    submission: Path
+    course: Path
+    template_db: Path
+    notebooks: dict  # notebook name -> {"cells": [grade ids of graded and solution cells], "tests": [...]}
+    work: Path
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass
+class Result:
+    """A graded submission: scores per notebook and cell, messages, where the outputs are."""
+
+    student: str
+    assignment: str
+    seconds: float = 0.0
+    messages: list = field(default_factory=list)
+    grades: dict = field(default_factory=dict)  # notebook -> grade id -> {auto_score, max_score, ...}
+    timestamp: str | None = None
+    autograded: Path | None = None
+    feedback: Path | None = None
+    log: str = ""
+    failed: bool = False  # the grading machinery itself failed (not the student)
+
+
+def nbgrader_env(extra: dict | None = None) -> dict:
+    """The environment nbgrader runs in: this venv first on PATH (alembic), grading importable."""
+    env = dict(os.environ)
+    env.pop("JPY_PARENT_PID", None)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    env.update(extra or {})
+    return env
+
+
+def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout: float = 900):
+    """``python -m nbgrader ARGS`` in ``course``, in a session of its own; (returncode, log)."""
+    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course,
+                               env=env or nbgrader_env(), stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        out, _ = process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, _ = process.communicate()
+        return -9, out + f"\n[grading] nbgrader killed after {timeout:.0f} s"
+    return process.returncode, out
+
+
+def deduplicate(notebook) -> None:
+    """Only the first cell with a grade id keeps its nbgrader metadata (later copies run ungraded)."""
+    seen = set()
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in seen:
+            del cell.metadata["nbgrader"]
+        elif grade_id is not None:
+            seen.add(grade_id)
+
+
+def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
+    """Copy the submission into the private course; messages for what is wrong with it."""
+    messages = []
+    target = private / "submitted" / job.student / job.assignment
+    target.mkdir(parents=True)
+    submitted = sorted(p.name for p in job.submission.glob("*.ipynb"))
+    budget = EXTRA_BYTES
+    for path in sorted(job.submission.iterdir()):
+        if path.is_symlink() or not path.is_file():
+            continue
+        if path.suffix == ".ipynb" and path.stem not in job.notebooks:
+            continue
+        if path.suffix != ".ipynb":
+            if path.stat().st_size <= budget:  # data a notebook may read, into the scratch folder
+                budget -= path.stat().st_size
+                shutil.copy(path, scratch / path.name)
+            shutil.copy(path, target / path.name)
+            continue
+        try:
+            notebook = nbformat.read(str(path), as_version=4)
+            nbformat.validate(notebook)
+        except Exception as error:  # bad JSON, not a notebook, an invalid one
+            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+            messages.append(f"{path.name} could not be read as a notebook ({first}); it was not graded "
+                            "and scores 0. Resubmit the notebook saved by Jupyter.")
+            continue
+        ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells)
+        ids.pop(None, None)
+        expected = job.notebooks[path.stem]
+        if any(n > 1 for n in ids.values()):
+            deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
+            nbformat.write(notebook, str(target / path.name))
+        else:
+            shutil.copy(path, target / path.name)
+        for grade_id in sorted(g for g, n in ids.items() if n > 1 and g in expected["cells"]):
+            messages.append(f"{path.name}: cell {grade_id!r} appears {ids[grade_id]} times; "
+                            "only the first copy was graded.")
+        for grade_id in expected["tests"]:
+            if grade_id not in ids:
+                messages.append(f"{path.name}: test cell {grade_id!r} was deleted; the original was "
+                                "put back and run.")
+        for grade_id in expected["cells"]:
+            if grade_id not in ids and grade_id not in expected["tests"]:
+                messages.append(f"{path.name}: cell {grade_id!r} was deleted; its tests fail.")
+    for name in job.notebooks:
+        if f"{name}.ipynb" not in submitted:
+            others = [n for n in submitted if n[:-6] not in job.notebooks]
+            found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
+            messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
+    return messages
+
+
+def stopped_messages(notebook_path: Path) -> list[str]:
+    """Messages for the cells the sandbox stopped or skipped."""
+    try:
+        notebook = nbformat.read(str(notebook_path), as_version=4)
+    except Exception:
+        return []
+    messages = []
+    for index, cell in enumerate(notebook.cells):
+        for output in cell.get("outputs", []):
+            if output.get("output_type") == "error" and output.get("ename") == STOPPED:
+                if not output.evalue.startswith("not run"):
+                    messages.append(f"{notebook_path.name}, cell {index + 1}: {output.evalue}.")
+    return messages
+
+
+def read_grades(db: Path, job: Job, result: Result) -> None:
+    """Scores and comments of the submission, from the private gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(f"sqlite:///{db}") as gradebook:
+        try:
+            submission = gradebook.find_submission(job.assignment, job.student)
+        except MissingEntry:
+            return
+        result.timestamp = submission.timestamp.isoformat() if submission.timestamp else None
+        for notebook in submission.notebooks:
+            cells = result.grades.setdefault(notebook.name, {})
+            for grade in notebook.grades:
+                cells[grade.name] = {"auto_score": grade.auto_score, "manual_score": grade.manual_score,
+                                     "extra_credit": grade.extra_credit, "max_score": grade.max_score,
+                                     "needs_manual_grade": grade.needs_manual_grade}
+            for comment in notebook.comments:
+                cells.setdefault(comment.name, {})["auto_comment"] = comment.auto_comment
+
+
+def grade_submission(job: Job) -> Result:
+    """Autograde one submission in a private course directory; never raises for a student's fault."""
+    start = time.perf_counter()
+    result = Result(job.student, job.assignment)
+    private, scratch, runtime, jupyter = (job.work / n for n in ("course", "scratch", "runtime", "jupyter"))
+    for folder in (private / "source" / job.assignment, scratch, runtime, jupyter):
+        folder.mkdir(parents=True)
+    try:
+        result.messages += precheck(job, private, scratch)
+        shutil.copy(job.template_db, private / "gradebook.db")
+        argv = bwrap_argv(job.course, scratch, runtime, job.limits) if job.limits.sandbox else plain_argv()
+        write_kernelspec(jupyter, argv)
+        (private / "nbgrader_config.py").write_text(CONFIG.format(
+            course_config=str(job.course / "nbgrader_config.py"), root=str(private),
+            db=str(private / "gradebook.db"), kernel=KERNEL_NAME, seconds=job.limits.notebook_seconds,
+            output_bytes=job.limits.output_bytes))
+        env = nbgrader_env({"JUPYTER_PATH": str(jupyter), "JUPYTER_RUNTIME_DIR": str(runtime),
+                            "JUPYTER_CONFIG_DIR": str(job.work / "config"),
+                            "IPYTHONDIR": str(job.work / "ipython")})
+        hard = job.limits.notebook_seconds * max(1, len(job.notebooks)) + 120
+        code, log = run_nbgrader(private, ["autograde", job.assignment, "--student", job.student,
+                                           "--force"], env, timeout=hard)
+        result.log += log
+        autograded = private / "autograded" / job.student / job.assignment
+        for name in job.notebooks:
+            result.messages += stopped_messages(autograded / f"{name}.ipynb")
+        if code != 0:
+            graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
+            if graded or not any((private / "submitted" / job.student / job.assignment).glob("*.ipynb")):
+                pass  # nbgrader fails the run for a notebook it skipped: the messages say why
+            else:
+                result.messages.append("The notebook could not be graded (nbgrader failed on it); "
+                                       "it scores 0.")
+        if autograded.is_dir():
+            result.autograded = autograded
+            code, log = run_nbgrader(private, ["generate_feedback", job.assignment, "--student",
+                                               job.student, "--force"], env, timeout=600)
+            result.log += log
+            feedback = private / "feedback" / job.student / job.assignment
+            result.feedback = feedback if feedback.is_dir() else None
+        read_grades(private / "gradebook.db", job, result)
+    except Exception as error:  # the machinery failed: reported, the run goes on
+        result.failed = True
+        result.messages.append(f"grading failed: {type(error).__name__}: {error}")
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def notebook_cells(gradebook_db: Path, assignment: str) -> dict:
+    """For each notebook of an assignment: its graded/solution cell ids and its test cell ids."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{gradebook_db}") as gradebook:
+        notebooks = {}
+        for notebook in gradebook.find_assignment(assignment).notebooks:
+            tests = [c.name for c in notebook.grade_cells if c.cell_type == "code"]
+            cells = tests + [c.name for c in notebook.solution_cells]
+            notebooks[notebook.name] = {"cells": sorted(set(cells)), "tests": sorted(tests)}
+        return notebooks
+
+
+def describe(result: Result) -> str:
+    return json.dumps({"student": result.student, "assignment": result.assignment,
+                       "messages": result.messages}, indent=1)
