@@ -22,7 +22,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
+
+from grading.worker import nbgrader_env, run_nbgrader
 
 ROOT = Path(__file__).resolve().parents[1]
 SOLUTIONS, EXERCISES = ROOT / "solutions", ROOT / "exercises"
@@ -346,17 +347,13 @@ class Graded:
 
 
 def nbgrader(course: Path, *args: str) -> str:
-    env = dict(os.environ)
-    # nbgrader runs alembic from PATH to create the gradebook; kernels start from this Python.
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    """Run ``nbgrader ARGS`` in ``course`` as ``make grade`` does; its output, or fail the test."""
     # This environment's python3 kernel first, before any kernel a user installed elsewhere.
-    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
-                                                        env.get("JUPYTER_PATH")]))
-    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
-                         capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{run.stdout}\n{run.stderr}"
-    return run.stdout + run.stderr
+    jupyter_path = os.pathsep.join(filter(None, [str(Path(sys.prefix) / "share" / "jupyter"),
+                                                 os.environ.get("JUPYTER_PATH")]))
+    code, log = run_nbgrader(course, list(args), nbgrader_env({"JUPYTER_PATH": jupyter_path}))
+    assert code == 0, f"nbgrader {' '.join(args)} failed:\n{log}"
+    return log
 
 
 def error_text(cell) -> str:
