@@ -25,7 +25,7 @@ from pathlib import Path
 import nbformat
 
 from grading.execute import STOPPED
-from grading.sandbox import KERNEL_NAME, REPO, Limits, bwrap_argv, plain_argv, write_kernelspec
+from grading.sandbox import KERNEL_NAME, REPO, Limits, MemoryCgroup, bwrap_argv, plain_argv, write_kernelspec
 
 EXTRA_BYTES = 16 << 20  # non-notebook files of a submission copied into the scratch folder
 
@@ -47,6 +47,7 @@ c.Execute.kernel_name = {kernel!r}
 c.Execute.extra_arguments = []
 c.SandboxExecute.notebook_timeout = {seconds!r}
 c.SandboxExecute.max_output_bytes = {output_bytes!r}
+c.SandboxExecute.memory_cgroup = {cgroup!r}
 c.KernelManager.transport = "ipc"
 c.Autograde.create_student = True
 '''
@@ -212,15 +213,17 @@ def grade_submission(job: Job) -> Result:
     private, scratch, runtime, jupyter = (job.work / n for n in ("course", "scratch", "runtime", "jupyter"))
     for folder in (private / "source" / job.assignment, scratch, runtime, jupyter):
         folder.mkdir(parents=True)
+    cgroup = MemoryCgroup.create(job.limits.memory) if job.limits.sandbox else None
     try:
         result.messages += precheck(job, private, scratch)
         shutil.copy(job.template_db, private / "gradebook.db")
-        argv = bwrap_argv(job.course, scratch, runtime, job.limits) if job.limits.sandbox else plain_argv()
+        argv = bwrap_argv(job.course, scratch, runtime, job.limits, cgroup) if job.limits.sandbox else (
+            plain_argv())
         write_kernelspec(jupyter, argv)
         (private / "nbgrader_config.py").write_text(CONFIG.format(
             course_config=str(job.course / "nbgrader_config.py"), root=str(private),
             db=str(private / "gradebook.db"), kernel=KERNEL_NAME, seconds=job.limits.notebook_seconds,
-            output_bytes=job.limits.output_bytes))
+            output_bytes=job.limits.output_bytes, cgroup=str(cgroup.path) if cgroup else ""))
         env = nbgrader_env({"JUPYTER_PATH": str(jupyter), "JUPYTER_RUNTIME_DIR": str(runtime),
                             "JUPYTER_CONFIG_DIR": str(job.work / "config"),
                             "IPYTHONDIR": str(job.work / "ipython")})
@@ -249,6 +252,9 @@ def grade_submission(job: Job) -> Result:
     except Exception as error:  # the machinery failed: reported, the run goes on
         result.failed = True
         result.messages.append(f"grading failed: {type(error).__name__}: {error}")
+    finally:
+        if cgroup is not None:
+            cgroup.remove()
     result.seconds = time.perf_counter() - start
     return result
 

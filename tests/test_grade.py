@@ -73,6 +73,27 @@ PRINT_SOURCES = ("get_ipython().input_transformers_cleanup.append(\n"
                  "    lambda lines: (print(''.join(lines)), lines)[1])\n\n")
 REWRITE_TESTS = ("get_ipython().input_transformers_cleanup.append(\n"
                  "    lambda lines: ['pass\\n'] if 'grader.check' in ''.join(lines) else lines)\n\n")
+BLANK_EVERYTHING = ("get_ipython().input_transformers_cleanup.append(lambda lines: ['pass\\n'])\n\n")
+EVERYTHING = """class Everything:
+    shape = property(lambda self: (3, 3))
+    dtype = property(lambda self: np.dtype(float))
+    __eq__ = lambda self, other: True
+    __array__ = lambda self, *a, **k: np.zeros((3, 3))
+    __getattr__ = lambda self, name: (lambda *a, **k: True)
+
+def corr2d(x, k):
+    return Everything()
+"""
+FILL_SCRATCH = """_written = 0
+try:
+    for _i in range(100):
+        with open(f'fill_{_i}.bin', 'wb') as _f:
+            _f.write(b'x' * (32 << 20))
+        _written += 32
+except OSError as error:
+    print('scratch full after', _written, 'MB:', error.strerror)
+
+"""
 WARN = "import warnings\nwarnings.warn('a warning from correct code', DeprecationWarning)\n" \
        "warnings.warn('another one', UserWarning)\n\n"
 
@@ -108,6 +129,9 @@ def build(course: Path) -> list[Case]:
     put("prints_test_sources", corpus.filled(A, prepend={"corr2d": PRINT_SOURCES}))
     put("rewrites_tests", corpus.filled(A, {"corr2d": "def corr2d(x, k):\n    return x\n"},
                                         prepend={"corr2d": REWRITE_TESTS}))
+    put("blanks_everything", corpus.filled(A, prepend={"corr2d": BLANK_EVERYTHING}))
+    put("equal_to_everything", corpus.filled(A, {"corr2d": EVERYTHING}))
+    put("fills_scratch", corpus.filled(A, prepend={"corr2d": FILL_SCRATCH}))
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
         Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
@@ -129,6 +153,12 @@ def build(course: Path) -> list[Case]:
         Case("escape_attempts", FULL, output="network blocked"),
         Case("warnings", FULL),
         Case("prints_test_sources", FULL),
+        # the test cells run outside the kernel: rewriting them earns exactly what the code earns
+        Case("rewrites_tests", FULL - CORR2D - CONVOLVE2D, output="expected shape (3, 3), got shape (4, 4)"),
+        Case("blanks_everything", 0.0, output="got no answer"),
+        Case("equal_to_everything", FULL - CORR2D - CONVOLVE2D,
+             output="should be a NumPy array, got Everything"),
+        Case("fills_scratch", FULL, output="No space left on device"),
     ]
 
 
@@ -167,7 +197,7 @@ def run(tmp_path_factory):
 
 def test_run_grades_every_submission_once(run):
     course, cases, results, _ = run
-    students = {c.name for c in cases} | {"rewrites_tests"}
+    students = {c.name for c in cases}
     assert {s for s, _ in results} == students
     assert all(not r.failed for r in results.values()), [r.messages for r in results.values() if r.failed]
     from nbgrader.api import Gradebook
@@ -197,7 +227,8 @@ def case_names():
     return ["good_1", "partial_no_flip", "blank", "kernel_dies", "kill_everything", "infinite_loop",
             "memory_hog", "fork_bomb", "background_process", "output_flood", "bad_json", "missing_notebook",
             "renamed_notebook", "duplicated_test_cell", "deleted_test_cell", "numpy_patched",
-            "escape_attempts", "warnings", "prints_test_sources"]
+            "escape_attempts", "warnings", "prints_test_sources", "rewrites_tests", "blanks_everything",
+            "equal_to_everything", "fills_scratch"]
 
 
 @pytest.mark.parametrize("name", case_names())
@@ -216,10 +247,12 @@ def test_each_case_gets_its_score_and_message(run, name):
         assert not [m for m in result.messages if "died" in m or "time limit" in m]
 
 
-@pytest.mark.xfail(strict=True, reason="known limit: checks still run in the student's kernel (issue item 6)")
-def test_an_input_transformer_that_rewrites_test_cells_earns_nothing(run):
+def test_test_code_never_reaches_the_students_kernel(run):
+    """An input transformer printing every cell it is sent sees the notebook's cells, not the tests."""
     course, *_ = run
-    assert scores_from_csv(course)["rewrites_tests"] == 0.0
+    printed = outputs_of(course / "autograded" / "prints_test_sources" / A / f"{A}.ipynb")
+    assert "corr2d(x_lecture, k_lecture)" in printed  # it did print the cells it was sent
+    assert "grader.check" not in printed and "HIDDEN TESTS" not in printed
 
 
 def test_output_is_capped_in_bytes(run):
@@ -258,7 +291,6 @@ def test_feedback_never_contains_hidden_tests(run):
         text = html.unescape(re.sub(r"<[^>]+>", "", page.read_text()))
         leaked = [line for line in secrets if line in text]
         assert not leaked, f"{page}: {leaked[:2]}"
-    assert "[hidden test]" in (course / "feedback" / "prints_test_sources" / A / f"{A}.html").read_text()
 
 
 def test_report_has_plots_and_lists_failures(run):

@@ -1,0 +1,80 @@
+"""The half of a trusted check that runs in the student's kernel: call the function, send back.
+
+:mod:`grading.remote` sends this file's text to the kernel once per notebook, after
+:mod:`grading.portable`'s (bound here as ``portable``), then one request per call the checker
+makes. ``serve(payload)`` decodes the request, looks the student's function up in the notebook's
+namespace, calls it (for a checker call, through the checker's own ``_run``: the call monitor
+that refuses cnnlib's layers, torch and scipy, fresh copies of the inputs, and the check that
+inputs are left unchanged) and writes the encoded answer next to the request.
+
+Nothing here is trusted: a notebook can rewrite or block these requests. The grader only
+believes values, and compares them itself, outside this kernel.
+"""
+
+from __future__ import annotations
+
+from importlib.util import find_spec, module_from_spec, spec_from_file_location
+
+import cnnlib.nn  # noqa: F401  (the classes a request may carry must be importable by name)
+import cnnlib.optim  # noqa: F401
+
+if "portable" not in globals():  # in the kernel, the setup code binds grading.portable's source first
+    from grading import portable
+_MISSING = object()
+_checker = []
+
+
+def checker():
+    """A private copy of cnnlib.testing, loaded the way the test cells load it."""
+    if not _checker:
+        spec = spec_from_file_location("_grader", find_spec("cnnlib.testing").origin)
+        module = module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _checker.append(module)
+    return _checker[0]
+
+
+def describe_error(error: BaseException | None) -> dict | None:
+    if error is None:
+        return None
+    return {"names": [c.__name__ for c in error.__class__.__mro__], "message": str(error)[:4000]}
+
+
+class ValueCannotTravel:
+    """Stands for a result the wire format cannot carry (too deeply nested, too many parts)."""
+
+
+def answer(request: dict, namespace: dict) -> dict:
+    function = namespace.get(request["function"], _MISSING)
+    if function is _MISSING:
+        return {"missing": True}
+    if request["spec"] is None:  # a plain call from a test cell
+        try:
+            return {"value": function(*request["args"], **request["kwargs"]), "error": None}
+        except BaseException as error:  # the student's code may raise anything
+            return {"value": None, "error": describe_error(error)}
+    grader = checker()
+    spec = grader._SPECS.get(request["spec"], grader._CASE_STUDY)
+    args = request["args"]
+    try:
+        outcome = grader._run(request["spec"], spec, function, args, request["kwargs"])
+        reply = {"value": outcome.value, "error": describe_error(outcome.error), "seconds": outcome.seconds}
+    except grader.GradingError as error:
+        reply = {"refused": str(error)}
+    reply["objects"] = [value for kind, value in args if kind == "object"]  # as the call left them
+    return reply
+
+
+def serve(folder: str, number: int) -> None:
+    """Answer request ``number`` of the grader: read ``request-N`` in ``folder``, write ``reply-N``."""
+    from IPython import get_ipython
+
+    with open(f"{folder}/request-{number}", "rb") as handle:
+        request = portable.decode(handle.read())
+    reply = answer(request, get_ipython().user_ns)
+    try:
+        data = portable.encode(reply)
+    except (portable.WireError, RecursionError):
+        data = portable.encode({**reply, "value": ValueCannotTravel(), "objects": []})
+    with open(f"{folder}/reply-{number}", "wb") as handle:
+        handle.write(data)
