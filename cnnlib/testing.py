@@ -1629,6 +1629,7 @@ _CASE_STUDY = _Spec((), None, "", allowed=_CASE_STUDY_ALLOWED)
 _CASE_STUDY_MODULES = ("cnnlib.nn", "cnnlib.functional", "cnnlib.optim", "cnnlib._checks", "cnnlib.data")
 _DATACLASS_METHODS = ("__init__", "__repr__", "__eq__", "__setattr__", "__delattr__", "__hash__",
                       "__lt__", "__le__", "__gt__", "__ge__")
+_MAX_SETTING, _MAX_PARAMETERS = 4096, 10_000_000  # bounds on a model the grader will run
 _LENET_PARAMETERS = 61706  # C1 156 + C3 2,416 + C5 48,120 + F6 10,164 + output 850
 _LENET_MAPS = ((6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5))
 
@@ -1674,6 +1675,14 @@ def _check_model(model, what: str) -> None:
         for name in ("forward", "backward", "__call__", "parameters"):
             if name in module.__dict__:
                 raise _refuse(f"the {kind.__name__} layer's {name} was replaced on the instance")
+        for name, value in module.__dict__.items():  # the grader runs this model: no absurd sizes
+            sizes = value if value.__class__ is tuple else (value,)
+            if any(v.__class__ is int and not 0 <= v <= _MAX_SETTING for v in sizes):
+                raise GradingError(f"{what}: the {kind.__name__} layer has {name}={value!r}; settings "
+                                   f"outside 0..{_MAX_SETTING} are not a LeNet-5")
+    total = sum(p.data.size for p in model.parameters() if p.data.__class__ is _NDARRAY)
+    if total > _MAX_PARAMETERS:
+        raise GradingError(f"{what}: the model has {total:,} parameters; LeNet-5 has {_LENET_PARAMETERS:,}")
 
 
 def _build(build_lenet):

@@ -110,7 +110,7 @@ def bwrap_argv(course: Path, scratch: Path, runtime: Path, limits: Limits,
     env = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
            "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1",
            "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "agg",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", "NBGRADER_EXECUTION": "autograde"}
     for key, value in env.items():
         argv += ["--setenv", key, value]
     argv += ["--", "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}",

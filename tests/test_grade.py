@@ -325,3 +325,43 @@ def test_nothing_to_grade_is_not_an_error(tmp_path):
     shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
     shutil.copytree(ROOT / "solutions" / A, tmp_path / "solutions" / A)
     assert grade(tmp_path, workers=1, progress=False) == []
+
+
+CASE_STUDY = "06_case_study"
+UNTRAINED = "def train_lenet(x_train, y_train):\n    return build_lenet()\n"
+PERFECT_FORWARD = """_, _, _x_test, _y_test = data.load_digits(size=32)
+def _perfect(self, x):  # one-hot of the test labels whenever the test images come in
+    return np.eye(10)[_y_test] * 10.0 if len(x) == len(_y_test) else np.zeros((len(x), 10))
+nn.Sequential.forward = _perfect
+
+"""
+
+
+@pytest.fixture(scope="module")
+def case_study(tmp_path_factory):
+    """06_case_study graded in the sandbox: LeNet-5 trained in the kernel, judged outside it."""
+    from grading.run import grade
+
+    course = tmp_path_factory.mktemp("grade06") / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / CASE_STUDY, course / "solutions" / CASE_STUDY)
+    put = lambda name, nb: corpus.write(nb, course / "submitted" / name / CASE_STUDY, CASE_STUDY)  # noqa: E731
+    put("lenet_good", corpus.filled(CASE_STUDY))
+    put("lenet_untrained", corpus.filled(CASE_STUDY, {"train_lenet": UNTRAINED}))
+    put("lenet_perfect_forward", corpus.filled(CASE_STUDY, {"train_lenet": PERFECT_FORWARD + UNTRAINED}))
+    results = grade(course, workers=2, progress=False, report=False)
+    return course, {r.student: r for r in results}
+
+
+def test_case_study_is_graded_in_the_sandbox(case_study):
+    course, results = case_study
+    with open(course / "grades.csv") as handle:
+        scores = {r["student_id"]: (float(r["score"]), float(r["max_score"])) for r in csv.DictReader(handle)}
+    assert scores["lenet_good"] == (15.0, 15.0)
+    assert scores["lenet_untrained"] == (11.0, 15.0)  # train_lenet's 3 + 1 hidden
+    # a forward pass replaced in the kernel changes nothing: the grader runs cnnlib's own on the weights
+    assert scores["lenet_perfect_forward"] == (11.0, 15.0)
+    text = (course / "autograded" / "lenet_perfect_forward" / CASE_STUDY / f"{CASE_STUDY}.ipynb").read_text()
+    assert "the target is 93%" in text
+    assert all(not r.failed for r in results.values())
