@@ -32,21 +32,30 @@ that nothing the notebook did can turn a wrong answer into points:
 - outputs are read through NumPy's own (static) ``ndarray`` type, so an array subclass cannot
   lie about its values; warnings and stderr of the student's code are kept out of the cell.
 
-Known limits (a later issue moves the comparison out of the student's kernel). Code running in
-the kernel can always reach further than any check inside it. Not covered: IPython input
-transformers or event hooks that rewrite a test cell before it runs; editing files on disk
-(this file, NumPy's sources, cached bytecode); swapping ``importlib`` or the module object
-``sys.modules["cnnlib.testing"]`` so that test cells load another file; work done in a
-subprocess or by C code without a Python frame (``functools.partial`` over torch's C
-functions); changes to cnnlib's own modules between checks (only the case study verifies
-cnnlib.nn and cnnlib.functional against their source); and a determined attack on this module's
-internals through frames and closures reached from an exception's traceback. A student who
-copies a reference implementation's source into the notebook is not detected either, nor one
-who computes the visible tests' answers beforehand and looks them up (the hidden tests, whose
-inputs students never see, are the answer to that). Introspection called by the standard
-library's ``collections`` and ``typing``, by NumPy or by ``scipy._lib`` (namedtuple and typing
-look up their caller) is let through. The checks of NumPy's functions expect NumPy >= 1.25,
-where ``np.allclose`` and friends are ``_ArrayFunctionDispatcher`` objects.
+Where the comparison happens. In Jupyter, a test cell runs all of this in the student's kernel,
+which is fine for a student checking their own work. ``make grade`` does not trust the kernel:
+it runs each test cell in the grading process (``grading.remote``), with this module's ``_run``
+(the one place the student's function is called) replaced by a request to the kernel. The
+kernel runs only ``_run`` itself (the call monitor, fresh inputs, unchanged inputs) and sends
+back data; the reference answer, the comparison, the diagnosis, the timing and, for the case
+study, the model's forward pass and accuracy are computed outside the kernel on that data. An
+input transformer, a replaced ``np.testing``, a result object equal to everything or a patched
+``cnnlib.nn`` layer in the kernel therefore earns nothing there.
+
+Known limits. The call monitor runs in the kernel, so a notebook that rewrites the grader's
+requests (or works in a subprocess, or through C code without a Python frame) can answer them
+with a library's result: the grade then rewards a correct answer that the student's own function
+did not compute. The speed check's clock includes the trip to the kernel and back (tens of
+milliseconds). A model trained in the kernel is judged by its weights on the test digits, but
+nothing shows which data it was trained on. A student who copies a reference implementation's
+source into the notebook is not detected either, nor one who computes the visible tests'
+answers beforehand and looks them up (the hidden tests, whose inputs students never see, are the
+answer to that). Inside the kernel (a student running the notebook themselves), the checks above
+cannot see IPython input transformers, edited files on disk, or a swapped ``importlib``.
+Introspection called by the standard library's ``collections`` and ``typing``, by NumPy or by
+``scipy._lib`` (namedtuple and typing look up their caller) is let through. The checks of
+NumPy's functions expect NumPy >= 1.25, where ``np.allclose`` and friends are
+``_ArrayFunctionDispatcher`` objects.
 """
 
 # ---------------------------------------------------------------------------- genuine builtins

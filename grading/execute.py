@@ -4,7 +4,10 @@
 notebook, a cap on output bytes, and graceful endings: when the kernel dies or the budget runs
 out, the cell concerned and every later code cell get an error output saying so and are not
 run, so the test cells that passed before keep their points (nbgrader's SaveAutoGrades scores
-a test cell by its error outputs).
+a test cell by its error outputs). Test cells (the gradebook's code, found by grade id, never the
+submission's) are not sent to the kernel: :mod:`grading.remote` runs them here and calls the
+student's functions in the kernel through a mailbox in its runtime folder; a failed check becomes
+the cell's error output.
 
 :class:`HideTests` runs before feedback is rendered: hidden test regions are removed from the
 sources, tracebacks of test cells are cut to their last line, and any hidden test line quoted in

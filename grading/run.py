@@ -165,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GRADE_WORKERS", 0)) or None,
                         help="parallel submissions (default: all cores; env GRADE_WORKERS)")
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds per notebook")
-    parser.add_argument("--memory-mb", type=int, default=2048, help="address space per kernel")
+    parser.add_argument("--memory-mb", type=int, default=2048,
+                        help="memory per kernel (address space; a cgroup where the machine allows)")
     parser.add_argument("--no-report", action="store_true")
     args = parser.parse_args(argv)
     limits = Limits(notebook_seconds=args.timeout, memory=args.memory_mb << 20)

@@ -108,6 +108,25 @@ def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout
     return process.returncode, out
 
 
+# What a notebook needs in order to change how its kernel runs the grader's calls. It earns nothing
+# by itself (the comparisons happen outside the kernel), but such a notebook is worth a look.
+KERNEL_HOOKS = ("input_transformers", "ast_transformers", "events.register", "register_magic",
+                "set_custom_exc", "sys.setprofile", "sys.settrace", "__cnn_grading")
+
+
+def review_flags(notebook, name: str, tests: list[str]) -> list[str]:
+    """Messages naming the cells (not test cells) that hook into how the kernel runs code."""
+    flags = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code" or cell.metadata.get("nbgrader", {}).get("grade_id") in tests:
+            continue
+        found = sorted({hook for hook in KERNEL_HOOKS if hook in cell.source})
+        if found:
+            flags.append(f"{name}, cell {index + 1}: flagged for the instructor's review: it changes how the "
+                         f"kernel runs code ({', '.join(found)}).")
+    return flags
+
+
 def deduplicate(notebook) -> None:
     """Only the first cell with a grade id keeps its nbgrader metadata (later copies run ungraded)."""
     seen = set()
@@ -148,6 +167,7 @@ def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
         ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells)
         ids.pop(None, None)
         expected = job.notebooks[path.stem]
+        messages += review_flags(notebook, path.name, expected["tests"])
         if any(n > 1 for n in ids.values()):
             deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
             nbformat.write(notebook, str(target / path.name))

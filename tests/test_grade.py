@@ -154,7 +154,8 @@ def build(course: Path) -> list[Case]:
         Case("warnings", FULL),
         Case("prints_test_sources", FULL),
         # the test cells run outside the kernel: rewriting them earns exactly what the code earns
-        Case("rewrites_tests", FULL - CORR2D - CONVOLVE2D, output="expected shape (3, 3), got shape (4, 4)"),
+        Case("rewrites_tests", FULL - CORR2D - CONVOLVE2D, "flagged for the instructor's review",
+             output="expected shape (3, 3), got shape (4, 4)"),
         Case("blanks_everything", 0.0, output="got no answer"),
         Case("equal_to_everything", FULL - CORR2D - CONVOLVE2D,
              output="should be a NumPy array, got Everything"),
@@ -180,14 +181,20 @@ def our_processes(marker: str) -> list[str]:
     return [line for line in ps.splitlines() if marker in line and "ps -eo" not in line]
 
 
+def new_course(tmp_path_factory, assignment: str) -> Path:
+    """A course folder with the configuration and one assignment's solutions, no gradebook yet."""
+    course = tmp_path_factory.mktemp(f"grade{assignment[:2]}") / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(ROOT / "solutions" / assignment, course / "solutions" / assignment)
+    return course
+
+
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     from grading.run import grade
 
-    course = tmp_path_factory.mktemp("grade") / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / A, course / "solutions" / A)
+    course = new_course(tmp_path_factory, A)
     cases = build(course)
     before = {"solutions": tree_hash(course / "solutions"), "repo_solutions": tree_hash(ROOT / "solutions"),
               "submitted": tree_hash(course / "submitted")}
@@ -342,10 +349,7 @@ def case_study(tmp_path_factory):
     """06_case_study graded in the sandbox: LeNet-5 trained in the kernel, judged outside it."""
     from grading.run import grade
 
-    course = tmp_path_factory.mktemp("grade06") / "course"
-    course.mkdir()
-    shutil.copy(ROOT / "nbgrader_config.py", course)
-    shutil.copytree(ROOT / "solutions" / CASE_STUDY, course / "solutions" / CASE_STUDY)
+    course = new_course(tmp_path_factory, CASE_STUDY)
     put = lambda name, nb: corpus.write(nb, course / "submitted" / name / CASE_STUDY, CASE_STUDY)  # noqa: E731
     put("lenet_good", corpus.filled(CASE_STUDY))
     put("lenet_untrained", corpus.filled(CASE_STUDY, {"train_lenet": UNTRAINED}))

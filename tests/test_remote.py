@@ -12,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_testing import corr2d  # a student's right answer
 
 from cnnlib import models, nn, optim
 from grading import kernel_side, portable, remote
@@ -97,16 +98,6 @@ def test_a_forged_message_cannot_name_code_or_shadow_methods(tree, says):
 def honest(namespace: dict):
     """A kernel that answers every request, as kernel_side does inside the sandbox."""
     return lambda request: roundtrip(kernel_side.answer(roundtrip(request), namespace))
-
-
-def corr2d(x, k):
-    h, w = x.shape
-    kh, kw = k.shape
-    y = np.zeros((h - kh + 1, w - kw + 1))
-    for i in range(y.shape[0]):
-        for j in range(y.shape[1]):
-            y[i, j] = np.sum(x[i:i + kh, j:j + kw] * k)
-    return y
 
 
 CHECK = HEADER + "grader.check('corr2d', corr2d, grader.randn(5, 7, seed=3), grader.randn(3, 2, seed=4))\n"
@@ -213,3 +204,31 @@ def test_a_model_with_absurd_settings_is_refused_before_the_grader_runs_it():
     check = HEADER + "grader.check_lenet(build_lenet, 'output')\n"
     failure = remote.run_test_cell(check, lambda request: {"value": build_lenet(), "error": None})
     assert "padding=(1000000, 1000000)" in str(failure)
+
+
+def test_every_test_cell_uses_only_names_the_grader_can_supply():
+    """A test cell runs in the grader, where a name it does not define is a function of the
+    notebook: it may not read notebook variables (they do not exist outside the kernel)."""
+    import ast
+    import builtins
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    for path in sorted(root.glob("solutions/*/*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        answers = [ast.parse("".join(c["source"])) for c in cells
+                   if c["metadata"].get("nbgrader", {}).get("solution")]
+        functions = {node.name for tree in answers for node in ast.walk(tree)
+                     if isinstance(node, ast.FunctionDef)}
+        for cell in cells:
+            meta = cell["metadata"].get("nbgrader", {})
+            if not meta.get("grade") or meta.get("solution") or cell["cell_type"] != "code":
+                continue
+            tree = ast.parse("".join(cell["source"]))
+            bound = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+            bound |= {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom | ast.Import)
+                      for a in n.names}
+            used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+            free = used - bound - set(dir(builtins))
+            assert free <= functions, f"{path.name} {meta['grade_id']}: {sorted(free - functions)}"
