@@ -72,9 +72,9 @@ _MODULE = _B["__import__"]("sys").__class__
 _BUILTIN_NAMES = (
     "AssertionError", "BaseException", "Exception", "IndexError", "KeyError", "NotImplementedError",
     "RuntimeError", "SyntaxError", "TypeError", "ValueError", "ZeroDivisionError", "__import__", "abs",
-    "all", "bool", "compile", "dict", "divmod", "enumerate", "float", "frozenset", "getattr", "globals",
-    "id", "int", "isinstance", "len", "list", "max", "min", "next", "object", "open", "range", "repr",
-    "reversed", "round", "sorted", "str", "sum", "super", "tuple", "zip",
+    "all", "any", "bool", "compile", "dict", "divmod", "enumerate", "float", "frozenset", "getattr",
+    "globals", "id", "int", "isinstance", "len", "list", "max", "min", "next", "object", "open", "range",
+    "repr", "reversed", "round", "sorted", "str", "sum", "super", "tuple", "zip",
 )
 _BUILTIN_HOMES = {"open": ("io", "_io")}  # io.open, whose module calls itself io
 
