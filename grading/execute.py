@@ -101,7 +101,7 @@ class SandboxExecute(Execute):
                              "before this cell")
             cell.outputs = [error(f"not run: {self._stopped}")]
             return cell, resources
-        self.timeout = max(1, int(min(self._cell_timeout or left, left)))
+        self.timeout = self._cell_budget(left)
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         try:
             if grade_id in self._trusted:
@@ -123,6 +123,10 @@ class SandboxExecute(Execute):
             self.timeout = self._cell_timeout
         return cell, resources
 
+    def _cell_budget(self, left: float) -> int:
+        """Seconds one execution may take: the cell timeout, cut to what the notebook has ``left``."""
+        return max(1, int(min(self._cell_timeout or left, left)))
+
     def _death_cause(self) -> str:
         """Why the kernel died, as far as the memory cgroup tells."""
         if self.memory_cgroup:
@@ -143,7 +147,7 @@ class SandboxExecute(Execute):
         return cell
 
     def _call_kernel(self, request: dict, index: int):
-        """Send one request to the kernel; its decoded answer, or None when none came back."""
+        """Send one request to the kernel; its decoded answer, or ``{"no_answer": why}``."""
         if not self._server:
             self._server = True
             self._probe(remote.setup_code(), index)
@@ -155,7 +159,7 @@ class SandboxExecute(Execute):
             data = self._mailbox.collect(number, self.max_reply_bytes)
             if data is None:
                 return {"no_answer": errors[-1] if errors else ""}
-            return portable.decode(data, limit=self.max_reply_bytes)
+            return portable.decode(data)
         except (portable.WireError, ValueError) as problem:
             return {"no_answer": f"its answer could not be read ({problem})"}
 
@@ -164,7 +168,7 @@ class SandboxExecute(Execute):
         left = self._deadline - time.monotonic()
         if left <= 0:
             raise CellTimeoutError("the notebook's time limit was reached")
-        self.timeout = max(1, int(min(self._cell_timeout or left, left)))
+        self.timeout = self._cell_budget(left)
         probe = NotebookNode(cell_type="code", source=code, metadata={}, outputs=[], execution_count=None)
         original = self.nb.cells[index]
         try:

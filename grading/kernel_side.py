@@ -58,7 +58,7 @@ def answer(request: dict, namespace: dict) -> dict:
     args = request["args"]
     try:
         outcome = grader._run(request["spec"], spec, function, args, request["kwargs"])
-        reply = {"value": outcome.value, "error": describe_error(outcome.error), "seconds": outcome.seconds}
+        reply = {"value": outcome.value, "error": describe_error(outcome.error)}
     except grader.GradingError as error:
         reply = {"refused": str(error)}
     reply["objects"] = [value for kind, value in args if kind == "object"]  # as the call left them
