@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import nn
-from .shapes import conv2d_macs
+from .geometry import conv2d_macs
 
 
 class NamedSequential(nn.Sequential):

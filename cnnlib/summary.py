@@ -12,7 +12,9 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from .shapes import _markdown, conv2d_macs, conv_output_size
+from . import nn
+from .geometry import conv2d_macs, conv_output_size, conv_transpose_output_size, pool_output_size
+from .tables import markdown_table
 
 
 def _metric(n: int) -> str:
@@ -78,7 +80,7 @@ class Summary:
         headers = ["layer", "type", "output shape", "params", "mult-adds"]
         total = ["**total**", "", f"**{self.output_shape}**", f"**{self.total_params:,}**",
                  f"**{self.total_macs:,}**"]
-        return _markdown(headers, [*self._table(), total])
+        return markdown_table(headers, [*self._table(), total])
 
     def __str__(self) -> str:
         rows = [["Layer", "Type", "Output shape", "Params", "Mult-adds"]]
@@ -107,8 +109,6 @@ def layer_macs(module, input_shape: tuple, output_shape: tuple) -> int:
     preceding convolution's weights); pooling, ReLU, Dropout and Flatten count 0 (they
     compare, add or copy, but multiply by no weight).
     """
-    from . import nn
-
     batch = int(output_shape[0])
     if isinstance(module, nn.Conv2d):
         return batch * conv2d_macs(module.in_channels, module.out_channels, module.kernel_size,
@@ -126,17 +126,21 @@ def _expect_channels(name: str, shape: tuple, axis: int, expected: int, what: st
         raise ValueError(f"summary: {name} expects {what} = {expected}, got input of shape {shape}")
 
 
-def _spatial(name: str, shape: tuple, module, transposed: bool = False) -> tuple[int, int]:
-    """H_out, W_out of a conv or pooling module, by the same formulas as the layers."""
+def _spatial(name: str, shape: tuple, module: nn.Module, kind: str = "conv") -> tuple[int, ...]:
+    """H_out, W_out of a conv, transposed conv or pooling module, by the layers' formulas."""
     dilation = getattr(module, "dilation", (1, 1))
-    if transposed:
-        return tuple(  # (H - 1) S - 2P + D (K - 1) + output_padding + 1
-            (n - 1) * s - 2 * p + d * (k - 1) + o + 1 for n, k, s, p, d, o in zip(
-                shape[2:], module.kernel_size, module.stride, module.padding, dilation,
-                module.output_padding, strict=True))
     try:
+        if kind == "transposed":
+            return tuple(conv_transpose_output_size(*args) for args in zip(
+                shape[2:], module.kernel_size, module.stride, module.padding,
+                module.output_padding, dilation, strict=True))
+        if kind == "pool":
+            ceil_mode = getattr(module, "ceil_mode", False)
+            return tuple(pool_output_size(*args, ceil_mode=ceil_mode) for args in zip(
+                shape[2:], module.kernel_size, module.stride, module.padding, dilation, strict=True))
+        pads = [module.padding] * 2 if isinstance(module.padding, str) else module.padding
         return tuple(conv_output_size(*args) for args in zip(
-            shape[2:], module.kernel_size, module.stride, module.padding, dilation, strict=True))
+            shape[2:], module.kernel_size, module.stride, pads, dilation, strict=True))
     except ValueError as error:
         raise ValueError(f"summary: {name} on input of shape {shape}: {error}") from None
 
@@ -144,18 +148,13 @@ def _spatial(name: str, shape: tuple, module, transposed: bool = False) -> tuple
 def output_shape(module, shape: tuple, name: str = "layer") -> tuple | None:
     """The shape a leaf module's forward would return for an input of ``shape``, without
     running it; None for a module type it does not know (``summary`` then runs it)."""
-    from . import nn
-
     shape, name = tuple(shape), f"{name} ({type(module).__name__})"
     if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
         _expect_channels(name, shape, 1, module.in_channels, "C_in")
-        transposed = isinstance(module, nn.ConvTranspose2d)
-        return (shape[0], module.out_channels, *_spatial(name, shape, module, transposed))
+        kind = "transposed" if isinstance(module, nn.ConvTranspose2d) else "conv"
+        return (shape[0], module.out_channels, *_spatial(name, shape, module, kind))
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
-        if any(p > k // 2 for k, p in zip(module.kernel_size, module.padding, strict=True)):
-            raise ValueError(f"summary: {name}: padding must be at most half the kernel size, "
-                             f"got padding={module.padding}, kernel_size={module.kernel_size}")
-        return shape[:2] + _spatial(name, shape, module)
+        return shape[:2] + _spatial(name, shape, module, "pool")
     if isinstance(module, nn.Linear):
         _expect_channels(name, shape, -1, module.in_features, "in_features")
         return shape[:-1] + (module.out_features,)
@@ -171,8 +170,6 @@ def output_shape(module, shape: tuple, name: str = "layer") -> tuple | None:
 
 def _instrument(module, name: str, rows: list, blocks: dict, seen: set, exact: bool) -> None:
     """Replace ``module.forward`` (on the instance only) by one that records a row."""
-    from . import nn
-
     forward = module.forward
     leaf = next(module.children(), None) is None
     own = [p for p in vars(module).values() if isinstance(p, nn.Parameter)]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import _checks
-from ..shapes import conv_output_size
+from ..geometry import conv_output_size
 
 
 @dataclass(frozen=True)
