@@ -28,6 +28,8 @@ class Claim:
     ``erratum``: a sentence explaining why the slide differs, or ``""`` when it is right.
     ``rounded``: the slide prints the value rounded to this many decimals, halves up as people
     round (None: exact).
+    ``how``: optional, returns the arithmetic in the reader's terms, e.g. ``"64 · 5 · 5 · 3"``
+    (built from the same numbers the computation uses; the tests evaluate it and compare).
     """
 
     key: str
@@ -39,6 +41,7 @@ class Claim:
     rounded: int | None = None
     unit: str = ""
     extra: dict = field(default_factory=dict, compare=False)
+    how: Callable[[], str] | None = None
 
     def computed(self) -> Any:
         return self.compute()
@@ -113,3 +116,81 @@ def by_key(key: str) -> Claim:
         if claim.key == key:
             return claim
     raise KeyError(f"no claim named {key!r}")
+
+
+# --- Rendering for the reader: the number in the text, the check in a collapsed table -------
+
+def _latex_cell(value: Any) -> str:
+    if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+        return f"{int(value)}"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.4g}"
+    return rf"\text{{{value}}}"
+
+
+def _matrix(rows: np.ndarray | list) -> str:
+    body = r" \\ ".join(" & ".join(_latex_cell(v) for v in row) for row in rows)
+    return rf"$\left[\begin{{smallmatrix}}{body}\end{{smallmatrix}}\right]$"
+
+
+def readable(value: Any) -> str:
+    """A value as a reader writes it (Markdown): ``(32, 26, 26)`` -> ``32 × 26 × 26``, a list
+    of numbers -> ``32, 28, 24``, a 2-D array or a table of rows -> a small matrix."""
+    if isinstance(value, tuple) and all(isinstance(v, (int, np.integer)) for v in value):
+        return " × ".join(f"{int(v):,}" for v in value)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        array = np.asarray(value, dtype=object)
+        if array.ndim == 1:
+            if len(array) and isinstance(value[0], tuple):  # a table: one tuple per row
+                return _matrix([list(row) for row in value])
+            return ", ".join(_format(v) for v in array)
+        if array.ndim == 2:
+            return _matrix(array.tolist())
+    return _format(value)
+
+
+def arithmetic(claim: Claim) -> str:
+    """The claim's value in the reader's terms: ``"64 · 5 · 5 · 3 = **4,800** weights"``."""
+    unit = f" {claim.unit}" if claim.unit else ""
+    value = f"**{readable(claim.computed())}**{unit}"
+    return f"{claim.how()} = {value}" if claim.how else value
+
+
+def erratum_box(claim: Claim) -> str:
+    """An admonition saying what the slide says and what the code computes (Markdown)."""
+    unit = f" {claim.unit}" if claim.unit else ""
+    note = claim.erratum or "The slide's value differs from the computed one."
+    return (f":::{{admonition}} Erratum: deck {claim.deck}, {claim.where}\n:class: warning\n"
+            f"The slide says {readable(claim.says)}{unit}; the code computes "
+            f"{readable(claim.computed())}{unit}. {note}\n:::\n")
+
+
+def lecture_values(*keys: str, erratum: bool = True):
+    """Display the claims' values with their arithmetic, one per line, and an erratum box
+    under each claim the slide gets wrong (to be used in a cell whose input is hidden)."""
+    from IPython.display import Markdown
+
+    claims = [by_key(key) for key in keys]
+    lines = "\n\n".join(arithmetic(c) for c in claims)
+    boxes = [erratum_box(c) for c in claims if erratum and not c.agrees()]
+    return Markdown("\n\n".join([lines, *boxes]))
+
+
+def table(*keys: str) -> str:
+    """The collapsed "Checked against the lectures" table of the claims (Markdown)."""
+    lines = ["| claim | deck | slide's value | computed value | |", "|---|---|---|---|---|"]
+    for claim in (by_key(key) for key in keys):
+        verdict = "agrees" if claim.agrees() else "**erratum**"
+        if claim.agrees() and claim.rounded is not None:
+            verdict = f"agrees: the slide rounds {readable(claim.computed())} to {readable(claim.says)}"
+        cells = [claim.where, claim.deck, readable(claim.says), readable(claim.computed()), verdict]
+        lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
+    return (":::{admonition} Checked against the lectures\n:class: dropdown\n"
+            + "\n".join(lines) + "\n:::\n")
+
+
+def lecture_table(*keys: str):
+    """Display ``table(*keys)`` in a notebook cell (to be used in a cell whose input is hidden)."""
+    from IPython.display import Markdown
+
+    return Markdown(table(*keys))

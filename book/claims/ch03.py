@@ -58,6 +58,13 @@ def _batch_shape(image_shape: tuple, out_channels: int, kernel_size: int) -> tup
 def _one_shape(image_shape: tuple, out_channels: int, kernel_size: int) -> tuple:
     return _batch_shape((1, *image_shape), out_channels, kernel_size)[1:]
 
+# What deck 004 prints: O[1], O[2] as C x H x W planes, and the TensorFlow session's print(O)
+# as (H W) x C, one line per position holding its two channels.
+SLIDE_O1 = np.array([[-3.1, -3.9, -10.9], [4.1, -12.9, 16.1], [-3.9, 0.1, 9.1]])
+SLIDE_O2 = np.array([[-0.8, 8.2, 6.2], [5.2, 18.2, 7.2], [-8.8, 2.2, -7.8]])
+SLIDE_TF_PRINT = np.array([[17.1, -4.8], [3.1, 3.2], [-15.9, 16.2],
+                           [10.1, -8.8], [-5.9, -16.8], [-4.9, 1.2],
+                           [1.1, -11.8], [5.1, 4.2], [-20.1, 2.2]])
 
 CLAIMS = [
     Claim("ch03_filter_dot_length", "000", "The brain/neuron view of CONV Layer",
@@ -78,22 +85,17 @@ CLAIMS = [
               "(TensorFlow's session prints (5, 5, 1, 8): kH x kW x in x out)."
           )),
     Claim("ch03_deck004_o1", "004", "Spatial Dimension - Convolution: O[1, :, :]",
-          np.array([[-3.1, -3.9, -10.9], [4.1, -12.9, 16.1], [-3.9, 0.1, 9.1]]),
-          lambda: deck_004_output()[0], rounded=1,
+          SLIDE_O1, lambda: deck_004_output()[0], rounded=1,
           erratum=(
               "The first value is 2 + 1 + 0.1 = 3.1: the first channel's window gives "
               "1 + 4 - 4 + 1 = 2, the second's 3 + 0 + 0 - 2 = 1, and the bias is 0.1. "
               "The minus sign is a typo; the other eight values agree."
           )),
     Claim("ch03_deck004_o2", "004", "Spatial Dimension - Convolution: O[2, :, :]",
-          np.array([[-0.8, 8.2, 6.2], [5.2, 18.2, 7.2], [-8.8, 2.2, -7.8]]),
-          lambda: deck_004_output()[1], rounded=1),
+          SLIDE_O2, lambda: deck_004_output()[1], rounded=1),
     # The session prints O as (H, W, C): one line per position, holding its two channels.
     Claim("ch03_deck004_tf_session", "004", "Convolution: the TensorFlow session's print(O)",
-          np.array([[17.1, -4.8], [3.1, 3.2], [-15.9, 16.2],
-                    [10.1, -8.8], [-5.9, -16.8], [-4.9, 1.2],
-                    [1.1, -11.8], [5.1, 4.2], [-20.1, 2.2]]),
-          lambda: deck_004_tf_session().reshape(-1, 2), rounded=1,
+          SLIDE_TF_PRINT, lambda: deck_004_tf_session().reshape(-1, 2), rounded=1,
           erratum=(
               "Running the session's tensors as typed reproduces 17 of its 18 printed values; "
               "the exception, row 3, column 3 of output channel 1 (the first value of the "
