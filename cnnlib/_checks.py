@@ -90,3 +90,23 @@ def expect_shape(op: str, name: str, got: tuple, expected: tuple, why: str) -> N
     """Raise ValueError when ``got != expected``, saying why that shape is required."""
     if tuple(got) != tuple(expected):
         raise ValueError(f"{op}: {name} must have shape {tuple(expected)} ({why}), got {tuple(got)}")
+
+
+def batched(x: object, name: str, layout: str, op: str) -> tuple[np.ndarray, bool]:
+    """Accept ``x`` with or without its batch axis, as PyTorch does: ``layout`` names the batched
+    axes, e.g. ``"(N, C, H, W)"``; a (C, H, W) array gets a batch of one.
+
+    Returns the batched array and whether the caller passed it unbatched.
+    """
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{op}: {name} must be a NumPy array of shape {layout}, got {type(x).__name__}")
+    rank = len(layout.strip("()").split(","))
+    if x.ndim == rank - 1:
+        return float_array(x[None], name, layout, op), True
+    if x.ndim != rank:
+        unbatched = "(" + layout.strip("()").split(",", 1)[1].strip() + ")"
+        raise ValueError(
+            f"{op}: expected {name} of shape {unbatched} (unbatched, {rank - 1}D) or {layout} "
+            f"(batched, {rank}D), got shape {x.shape} ({x.ndim}D)"
+        )
+    return float_array(x, name, layout, op), False

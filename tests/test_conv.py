@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import cnnlib.functional as F
 from cnnlib.check import compare_with_torch, gradcheck
-from cnnlib.functional.conv import _geometry
 from cnnlib.functional.conv_transpose import gather_transposed, scatter_transposed
+from cnnlib.functional.correlate import conv_arguments
 
 pytestmark = pytest.mark.conv
 
@@ -87,7 +87,7 @@ def test_gather_and_scatter_transposed_convolutions_agree(kwargs, rng):
     """The full correlation with the flipped kernel and the col2im scatter are the same sums."""
     x = rng.standard_normal((2, 4, 9, 8))
     w = rng.standard_normal((6, 4 // kwargs.get("groups", 1), 3, 2))
-    g = _geometry("conv2d", x, w, None, kwargs.get("stride", 1), kwargs.get("padding", 0),
+    g = conv_arguments("conv2d", x, w, None, kwargs.get("stride", 1), kwargs.get("padding", 0),
                   kwargs.get("dilation", 1), kwargs.get("groups", 1))
     y = rng.standard_normal((2, 6, *g.out_size))
     np.testing.assert_allclose(gather_transposed(y, w, g), scatter_transposed(y, w, g), atol=1e-12)

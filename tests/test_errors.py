@@ -33,8 +33,9 @@ def test_mixed_precision_is_refused():
 
 
 def test_wrong_rank_names_the_layout():
-    with pytest.raises(ValueError, match=r"x must have shape \(N, C_in, H, W\).*got shape \(3, 8, 8\)"):
-        F.conv2d(X[0], W)
+    with pytest.raises(ValueError, match=r"x of shape \(C_in, H, W\) \(unbatched, 3D\) or \(N, C_in, H, W\) "
+                       r"\(batched, 4D\), got shape \(8, 8\)"):
+        F.conv2d(X[0, 0], W)
     with pytest.raises(TypeError, match="must be a NumPy array"):
         F.conv2d(X.tolist(), W)
 
@@ -80,7 +81,7 @@ def test_pool_padding_over_half_the_kernel():
 
 
 def test_transposed_output_padding_must_be_below_stride():
-    with pytest.raises(ValueError, match="output_padding along H must be smaller than the stride"):
+    with pytest.raises(ValueError, match="along H: output_padding must be smaller than either stride"):
         F.conv_transpose2d(X, np.zeros((3, 2, 3, 3), np.float32), stride=2, output_padding=2)
 
 

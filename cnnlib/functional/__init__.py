@@ -5,8 +5,9 @@ forward's inputs: ``conv2d`` / ``conv2d_backward(grad_out, x, weight, ...)``.
 """
 
 from .activation import relu, relu_backward
-from .conv import conv1d, conv1d_backward, conv2d, conv2d_backward
-from .conv_transpose import conv_transpose2d, conv_transpose2d_backward
+from .conv import conv1d, conv2d
+from .conv_backward import conv1d_backward, conv2d_backward, conv_transpose2d_backward
+from .conv_transpose import conv_transpose2d
 from .linear import linear, linear_backward
 from .loss import cross_entropy, cross_entropy_backward, log_softmax
 from .naive import avg_pool2d_naive, conv2d_naive, max_pool2d_naive

@@ -55,3 +55,17 @@ def dilate2d(x: np.ndarray, stride: tuple[int, int]) -> np.ndarray:
     out = np.zeros((n, c, (h - 1) * sh + 1, (w - 1) * sw + 1), x.dtype)
     out[:, :, ::sh, ::sw] = x
     return out
+
+
+def pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
+    """Zero-pad (positive amounts) or crop (negative amounts) each side of the last two axes.
+
+    x: (..., H, W) -> (..., H + top + bottom, W + left + right)
+    """
+    x = x[..., max(-top, 0) : x.shape[-2] - max(-bottom, 0), max(-left, 0) : x.shape[-1] - max(-right, 0)]
+    top, bottom, left, right = (max(v, 0) for v in (top, bottom, left, right))
+    if top == bottom == left == right == 0:
+        return x
+    out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), x.dtype)
+    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
+    return out

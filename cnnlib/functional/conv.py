@@ -1,53 +1,86 @@
-"""Convolution (cross-correlation, as in every deep-learning library) forward and backward.
+"""Convolution (cross-correlation, as in every deep-learning library), forward.
 
-The forward pass is im2col plus one matrix product. The backward pass is two more
-correlations, exactly as the lectures derive them:
+The forward pass is im2col plus one matrix product (``correlate``). The backward pass
+(``conv_backward``) is two more correlations, exactly as the lectures derive them:
 
-- the weight gradient correlates the input with the output gradient;
+- the weight gradient correlates the input with the output gradient (below);
 - the input gradient is a transposed convolution of the output gradient, i.e. a full
   correlation of the (dilated, padded) output gradient with the flipped kernel.
+
+``padding`` is an int, an (h, w) pair, ``"valid"`` (no padding) or ``"same"`` (output as large as
+the input, stride 1 only; an even kernel gets its extra zero after the input, as in PyTorch).
+Inputs may come without their batch axis, (C_in, H, W) for conv2d and (C_in, L) for conv1d.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .. import _checks
-from ._geometry import ConvGeometry, conv_geometry
-from .im2col import cols_to_image, im2col, image_to_cols
+from ..geometry import same_padding
+from ._geometry import ConvGeometry
+from .correlate import conv_arguments, correlate
+from .im2col import im2col, image_to_cols
+
+Padding = int | tuple[int, int] | str
+Size = int | tuple[int, int]
 
 
-def _geometry(op, x, weight, bias, stride, padding, dilation, groups, shown=None) -> ConvGeometry:
-    _checks.float_array(x, "x", "(N, C_in, H, W)", op)
-    _checks.float_array(weight, "weight", "(C_out, C_in / groups, K_h, K_w)", op)
-    return conv_geometry(
-        op, x, weight, bias,
-        _checks.pair(stride, "stride", minimum=1),
-        _checks.pair(padding, "padding", minimum=0),
-        _checks.pair(dilation, "dilation", minimum=1),
-        groups, shown=shown,
-    )
+@dataclass(frozen=True)
+class ConvCall:
+    """A checked conv2d call: the batched (and, for an uneven "same", padded) input and what to
+    undo on the way out (the batch axis, the extra padding)."""
+
+    x: np.ndarray
+    geometry: ConvGeometry
+    unbatched: bool
+    pads: tuple[int, int, int, int] | None  # (top, bottom, left, right) applied to x, or None
 
 
-def _conv2d(x, weight, bias, g: ConvGeometry) -> np.ndarray:
-    """out[n, o] = bias[o] + sum over the group's channels c and offsets (i, j) of
-    weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]: one matrix product per group."""
-    kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1)
-    out = cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels)
-    if bias is not None:
-        out += bias[:, None, None]
-    return out
+def _string_padding(op: str, padding: str, kernel: tuple[int, ...], stride: Size, dilation: Size):
+    """"valid"/"same" -> per-axis (before, after) zeros."""
+    strides = _checks.pair(stride, "stride", minimum=1)
+    dilations = _checks.pair(dilation, "dilation", minimum=1)
+    try:
+        return [same_padding(k, d, stride=s, padding=padding) for k, s, d in zip(kernel, strides, dilations)]
+    except ValueError as error:
+        raise ValueError(f"{op}: {error}") from None
 
 
-def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+def conv_call(
+    op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Size,
+    padding: Padding, dilation: Size, groups: int, shown: tuple | None = None,
+) -> ConvCall:
+    """Check a conv2d call, batched or not, with int or string padding."""
+    x, unbatched = _checks.batched(x, "x", "(N, C_in, H, W)", op)
+    pads = None
+    if isinstance(padding, str):
+        _checks.float_array(weight, "weight", "(C_out, C_in / groups, K_h, K_w)", op)
+        (top, bottom), (left, right) = _string_padding(op, padding, weight.shape[2:], stride, dilation)
+        if top == bottom and left == right:
+            padding = (top, left)
+        else:
+            pads, padding = (top, bottom, left, right), 0
+            x = np.pad(x, ((0, 0), (0, 0), (top, bottom), (left, right)))
+    g = conv_arguments(op, x, weight, bias, stride, padding, dilation, groups, shown)
+    return ConvCall(x, g, unbatched, pads)
+
+
+def conv2d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: Size = 1,
+    padding: Padding = 0, dilation: Size = 1, groups: int = 1,
+) -> np.ndarray:
     """2D convolution (cross-correlation), as ``torch.nn.functional.conv2d``.
 
-    x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w), bias: (C_out,) or None
-    -> out: (N, C_out, H_out, W_out) with
+    x: (N, C_in, H, W) or (C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w),
+    bias: (C_out,) or None -> out: (N, C_out, H_out, W_out) (no N if x had none), with
     ``H_out = floor((H + 2 P_h - D_h (K_h - 1) - 1) / S_h) + 1`` (likewise W_out).
     """
-    g = _geometry("conv2d", x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x, weight, bias, g)
+    call = conv_call("conv2d", x, weight, bias, stride, padding, dilation, groups)
+    out = correlate(call.x, weight, bias, call.geometry)
+    return out[0] if call.unbatched else out
 
 
 def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -70,60 +103,32 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
     return grad_weight.reshape(g.out_channels, g.in_channels // g.groups, *g.kernel_size)
 
 
-def _check_grad_out(op: str, grad_out, g: ConvGeometry, dtype) -> None:
-    _checks.float_array(grad_out, "grad_out", "(N, C_out, H_out, W_out)", op)
-    expected = (g.batch, g.out_channels, *g.out_size)
-    _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
-    if grad_out.dtype != dtype:
-        raise TypeError(f"{op}: grad_out is {grad_out.dtype} but x is {dtype}")
-
-
-def _conv2d_backward(grad_out, x, weight, g: ConvGeometry):
-    from .conv_transpose import transposed_conv  # conv's backward is the transposed conv
-
-    grad_x = transposed_conv(grad_out, weight, g)
-    grad_weight = correlate_input_with_grad(x, grad_out, g)
-    grad_bias = grad_out.sum(axis=(0, 2, 3))
-    return grad_x, grad_weight, grad_bias
-
-
-def conv2d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
-    """Gradients of ``conv2d`` with respect to its input, weight and bias.
-
-    grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w)
-    -> grad_x: (N, C_in, H, W), grad_weight: like weight, grad_bias: (C_out,)
-    """
-    g = _geometry("conv2d_backward", x, weight, None, stride, padding, dilation, groups)
-    _check_grad_out("conv2d_backward", grad_out, g, x.dtype)
-    return _conv2d_backward(grad_out, x, weight, g)
-
-
-def _as_2d(op, x, weight, bias, stride, padding, dilation, groups):
+def conv1d_call(
+    op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: int | tuple[int],
+    padding: int | tuple[int] | str, dilation: int | tuple[int], groups: int,
+) -> tuple[ConvCall, np.ndarray]:
     """Check a 1D convolution's arguments and view it as a 2D one of height 1."""
-    _checks.float_array(x, "x", "(N, C_in, L)", op)
+    x3, unbatched = _checks.batched(x, "x", "(N, C_in, L)", op)
     _checks.float_array(weight, "weight", "(C_out, C_in / groups, K)", op)
     stride = (1, _checks.single(stride, "stride", minimum=1))
-    padding = (0, _checks.single(padding, "padding", minimum=0))
+    if not isinstance(padding, str):
+        padding = (0, _checks.single(padding, "padding", minimum=0))
     dilation = (1, _checks.single(dilation, "dilation", minimum=1))
-    x2, w2 = x[:, :, None, :], weight[:, :, None, :]
-    g = _geometry(op, x2, w2, bias, stride, padding, dilation, groups, (x.shape, weight.shape))
-    return x2, w2, g
+    w2 = weight[:, :, None, :]
+    call = conv_call(op, x3[:, :, None, :], w2, bias, stride, padding, dilation, groups,
+                     (x3.shape, weight.shape))
+    return ConvCall(call.x, call.geometry, unbatched, call.pads), w2
 
 
-def conv1d(x, weight, bias=None, stride=1, padding=0, dilation=1, groups=1) -> np.ndarray:
+def conv1d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: int = 1,
+    padding: int | str = 0, dilation: int = 1, groups: int = 1,
+) -> np.ndarray:
     """1D convolution (cross-correlation), as ``torch.nn.functional.conv1d``.
 
-    x: (N, C_in, L), weight: (C_out, C_in / groups, K), bias: (C_out,) or None
-    -> out: (N, C_out, L_out), ``L_out = floor((L + 2P - D (K - 1) - 1) / S) + 1``.
+    x: (N, C_in, L) or (C_in, L), weight: (C_out, C_in / groups, K), bias: (C_out,) or None
+    -> out: (N, C_out, L_out) (no N if x had none), ``L_out = floor((L + 2P - D (K - 1) - 1) / S) + 1``.
     """
-    x2, w2, g = _as_2d("conv1d", x, weight, bias, stride, padding, dilation, groups)
-    return _conv2d(x2, w2, bias, g)[:, :, 0, :]
-
-
-def conv1d_backward(grad_out, x, weight, stride=1, padding=0, dilation=1, groups=1):
-    """Gradients of ``conv1d``: grad_out: (N, C_out, L_out) -> (grad_x, grad_weight, grad_bias)."""
-    x2, w2, g = _as_2d("conv1d_backward", x, weight, None, stride, padding, dilation, groups)
-    _checks.float_array(grad_out, "grad_out", "(N, C_out, L_out)", "conv1d_backward")
-    _check_grad_out("conv1d_backward", grad_out[:, :, None, :], g, x.dtype)
-    grad_x, grad_weight, grad_bias = _conv2d_backward(grad_out[:, :, None, :], x2, w2, g)
-    return grad_x[:, :, 0, :], grad_weight[:, :, 0, :], grad_bias
+    call, w2 = conv1d_call("conv1d", x, weight, bias, stride, padding, dilation, groups)
+    out = correlate(call.x, w2, bias, call.geometry)[:, :, 0, :]
+    return out[0] if call.unbatched else out

@@ -10,21 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from ..geometry import conv_transpose_output_size
 from ._geometry import ConvGeometry
-from ._windows import dilate2d
-from .conv import _conv2d, _geometry, correlate_input_with_grad
+from ._windows import dilate2d, pad_or_crop
+from .correlate import correlate
 from .im2col import col2im, image_to_cols
 
-
-def _pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> np.ndarray:
-    """Zero-pad (positive amounts) or crop (negative amounts) each side of the last two axes."""
-    x = x[..., max(-top, 0) : x.shape[-2] - max(-bottom, 0), max(-left, 0) : x.shape[-1] - max(-right, 0)]
-    top, bottom, left, right = (max(v, 0) for v in (top, bottom, left, right))
-    if top == bottom == left == right == 0:
-        return x
-    out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), x.dtype)
-    out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
-    return out
+Size = int | tuple[int, int]
 
 
 def flip_kernel(weight: np.ndarray, groups: int) -> np.ndarray:
@@ -50,12 +42,12 @@ def gather_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.
     extra_h = g.in_size[0] - ((g.out_size[0] - 1) * g.stride[0] - 2 * ph + dh * (kh - 1) + 1)
     extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw + dw * (kw - 1) + 1)
     full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
-    padded = _pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
+    padded = pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
     inner = ConvGeometry(
         g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:], g.kernel_size,
         g.in_size, (1, 1), (0, 0), g.dilation,
     )
-    return _conv2d(padded, flip_kernel(weight, g.groups), None, inner)
+    return correlate(padded, flip_kernel(weight, g.groups), None, inner)
 
 
 def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -82,10 +74,16 @@ def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.nd
     return scatter_transposed(y, weight, g)
 
 
-def _transpose_geometry(op, x, weight, bias, stride, padding, output_padding, groups, dilation):
-    """Check a conv_transpose2d call; return the geometry of the conv whose transpose it is."""
+def transpose_arguments(
+    op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: Size, padding: Size,
+    output_padding: Size, groups: int, dilation: Size,
+) -> ConvGeometry:
+    """Check a batched conv_transpose2d call; return the geometry of the conv whose transpose it is."""
     _checks.float_array(x, "x", "(N, C_in, H, W)", op)
     _checks.float_array(weight, "weight", "(C_in, C_out / groups, K_h, K_w)", op)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding must be an int or a pair of ints (PyTorch's transposed "
+                        f"convolutions take no string padding), got {padding!r}")
     stride = _checks.pair(stride, "stride", minimum=1)
     padding = _checks.pair(padding, "padding", minimum=0)
     dilation = _checks.pair(dilation, "dilation", minimum=1)
@@ -97,65 +95,36 @@ def _transpose_geometry(op, x, weight, bias, stride, padding, output_padding, gr
             f"{op}: weight of shape {weight.shape} must have C_in = {c_in} rows (x of shape "
             f"{x.shape}), and groups={groups} must divide C_in"
         )
-    for axis, op_pad, s, d in zip("HW", output_padding, stride, dilation):
-        if op_pad >= max(s, d):
-            raise ValueError(
-                f"{op}: output_padding along {axis} must be smaller than the stride or the "
-                f"dilation, got output_padding={op_pad}, stride={s}, dilation={d}"
-            )
     kernel = weight.shape[2:]
-    size = tuple(
-        (n_in - 1) * s - 2 * p + d * (k - 1) + o + 1
-        for n_in, s, p, d, k, o in zip((h, w), stride, padding, dilation, kernel, output_padding)
-    )
-    if min(size) < 1:
-        raise ValueError(
-            f"{op}: output size (H - 1) S - 2 P + D (K - 1) + output_padding + 1 = {size} "
-            f"is not positive for x of shape {x.shape}: padding {padding} is too large"
-        )
+    size = []
+    for axis, args in zip("HW", zip((h, w), kernel, stride, padding, output_padding, dilation)):
+        try:
+            size.append(conv_transpose_output_size(*args))
+        except ValueError as error:
+            raise ValueError(f"{op}: x of shape {x.shape}, weight of shape {weight.shape}, "
+                             f"along {axis}: {error}") from None
     c_out = weight.shape[1] * groups
     if bias is not None:
         _checks.float_array(bias, "bias", "(C_out,)", op)
         _checks.expect_shape(op, "bias", bias.shape, (c_out,), "one bias per output channel")
     _checks.same_dtype(op, x=x, weight=weight, bias=bias)
-    return ConvGeometry(n, c_out, c_in, groups, size, kernel, (h, w), stride, padding, dilation)
+    return ConvGeometry(n, c_out, c_in, groups, tuple(size), kernel, (h, w), stride, padding, dilation)
 
 
 def conv_transpose2d(
-    x, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: Size = 1,
+    padding: Size = 0, output_padding: Size = 0, groups: int = 1, dilation: Size = 1,
 ) -> np.ndarray:
     """Transposed 2D convolution, as ``torch.nn.functional.conv_transpose2d``.
 
-    x: (N, C_in, H, W), weight: (C_in, C_out / groups, K_h, K_w), bias: (C_out,) or None
-    -> out: (N, C_out, H_out, W_out) with
+    x: (N, C_in, H, W) or (C_in, H, W), weight: (C_in, C_out / groups, K_h, K_w),
+    bias: (C_out,) or None -> out: (N, C_out, H_out, W_out) (no N if x had none), with
     ``H_out = (H - 1) S_h - 2 P_h + D_h (K_h - 1) + output_padding_h + 1``.
     """
-    g = _transpose_geometry(
-        "conv_transpose2d", x, weight, bias, stride, padding, output_padding, groups, dilation
-    )
-    out = transposed_conv(x, weight, g)
+    op = "conv_transpose2d"
+    x4, unbatched = _checks.batched(x, "x", "(N, C_in, H, W)", op)
+    g = transpose_arguments(op, x4, weight, bias, stride, padding, output_padding, groups, dilation)
+    out = transposed_conv(x4, weight, g)
     if bias is not None:
         out += bias[:, None, None]
-    return out
-
-
-def conv_transpose2d_backward(
-    grad_out, x, weight, stride=1, padding=0, output_padding=0, groups=1, dilation=1
-):
-    """Gradients of ``conv_transpose2d``: its backward pass is an ordinary convolution.
-
-    grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_in, C_out / groups, K_h, K_w)
-    -> grad_x: (N, C_in, H, W), grad_weight: like weight, grad_bias: (C_out,)
-    """
-    op = "conv_transpose2d_backward"
-    t = _transpose_geometry(op, x, weight, None, stride, padding, output_padding, groups, dilation)
-    _checks.float_array(grad_out, "grad_out", "(N, C_out, H_out, W_out)", op)
-    expected = (t.batch, t.in_channels, *t.in_size)
-    _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
-    _checks.same_dtype(op, grad_out=grad_out, x=x)
-    g = _geometry(op, grad_out, weight, None, stride, padding, dilation, groups)
-    grad_x = _conv2d(grad_out, weight, None, g)[:, :, : x.shape[2], : x.shape[3]]
-    # With output_padding >= stride the conv's output is longer than x: those rows carry no x.
-    x_full = _pad_or_crop(x, 0, g.out_size[0] - x.shape[2], 0, g.out_size[1] - x.shape[3])
-    grad_weight = correlate_input_with_grad(grad_out, x_full, g)
-    return grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
+    return out[0] if unbatched else out

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conv import _geometry
-from .pooling import _pool_geometry
+from .correlate import conv_arguments
+from .pooling import pool_arguments
 
 
 def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
@@ -19,7 +19,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     -> (N, C_out, H_out, W_out),
     ``out[n, o, y, x] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c, yS + i, xS + j]``
     """
-    g = _geometry("conv2d_naive", x, weight, bias, stride, padding, 1, 1)
+    g = conv_arguments("conv2d_naive", x, weight, bias, stride, padding, 1, 1)
     (sh, sw), (ph, pw), (kh, kw) = g.stride, g.padding, g.kernel_size
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
     out = np.zeros((g.batch, g.out_channels, *g.out_size), x.dtype)
@@ -35,7 +35,7 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
 
 
 def _pool_naive(op, reduce, x, kernel_size, stride, padding, fill):
-    kernel, stride, padding, out_size = _pool_geometry(op, x, kernel_size, stride, padding)
+    kernel, stride, padding, out_size = pool_arguments(op, x, kernel_size, stride, padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
     out = np.zeros(x.shape[:2] + out_size, x.dtype)

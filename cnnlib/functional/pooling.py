@@ -16,7 +16,7 @@ from ._windows import pad2d, windows2d
 from .im2col import add_windows
 
 
-def _pool_geometry(op, x, kernel_size, stride, padding):
+def pool_arguments(op, x, kernel_size, stride, padding):
     """Check a pooling call: (kernel, stride, padding, (H_out, W_out))."""
     _checks.float_array(x, "x", "(N, C, H, W)", op)
     kernel = _checks.pair(kernel_size, "kernel_size", minimum=1)
@@ -84,7 +84,7 @@ def max_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
     x: (N, C, H, W) -> (N, C, H_out, W_out), ``H_out = floor((H + 2P - K) / S) + 1``;
     the stride defaults to the kernel size and padding is with -inf.
     """
-    kernel, stride, padding, out = _pool_geometry("max_pool2d", x, kernel_size, stride, padding)
+    kernel, stride, padding, out = pool_arguments("max_pool2d", x, kernel_size, stride, padding)
     # np.maximum lets a NaN win, as PyTorch's max pooling does.
     return _reduce_windows(np.maximum, _windows(x, kernel, stride, padding, out, -np.inf))
 
@@ -95,7 +95,7 @@ def max_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0) -> np.
     grad_out: (N, C, H_out, W_out), x: (N, C, H, W) -> grad_x: (N, C, H, W)
     """
     op = "max_pool2d_backward"
-    kernel, stride, padding, out = _pool_geometry(op, x, kernel_size, stride, padding)
+    kernel, stride, padding, out = pool_arguments(op, x, kernel_size, stride, padding)
     _check_grad_out(op, grad_out, x, out)
     windows = _windows(x, kernel, stride, padding, out, -np.inf)
     best = _reduce_windows(np.maximum, windows)
@@ -110,7 +110,7 @@ def avg_pool2d(x, kernel_size, stride=None, padding=0) -> np.ndarray:
 
     x: (N, C, H, W) -> (N, C, H_out, W_out), ``H_out = floor((H + 2P - K) / S) + 1``
     """
-    kernel, stride, padding, out = _pool_geometry("avg_pool2d", x, kernel_size, stride, padding)
+    kernel, stride, padding, out = pool_arguments("avg_pool2d", x, kernel_size, stride, padding)
     total = _reduce_windows(np.add, _windows(x, kernel, stride, padding, out, 0))
     return total / x.dtype.type(kernel[0] * kernel[1])
 
@@ -121,7 +121,7 @@ def avg_pool2d_backward(grad_out, x, kernel_size, stride=None, padding=0) -> np.
     grad_out: (N, C, H_out, W_out), x: (N, C, H, W) -> grad_x: (N, C, H, W)
     """
     op = "avg_pool2d_backward"
-    kernel, stride, padding, out = _pool_geometry(op, x, kernel_size, stride, padding)
+    kernel, stride, padding, out = pool_arguments(op, x, kernel_size, stride, padding)
     _check_grad_out(op, grad_out, x, out)
     share = grad_out / x.dtype.type(kernel[0] * kernel[1])
     per_offset = np.broadcast_to(share[:, :, None, None], (*grad_out.shape[:2], *kernel, *out))

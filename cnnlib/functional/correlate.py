@@ -1,0 +1,55 @@
+"""The one computation under every convolution: checking its arguments and correlating.
+
+``conv_arguments`` checks a (batched, 4D) conv2d call and works out its geometry; ``correlate``
+is im2col plus one matrix product per group. ``conv2d``, the transposed convolution and both
+backward passes are built from these two.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import _checks
+from ._geometry import ConvGeometry, conv_geometry
+from .im2col import cols_to_image, im2col
+
+
+def conv_arguments(
+    op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: object,
+    padding: object, dilation: object, groups: object, shown: tuple | None = None,
+) -> ConvGeometry:
+    """Check a batched conv2d call (padding as ints) and return its geometry.
+
+    x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w), bias: (C_out,) or None.
+    """
+    _checks.float_array(x, "x", "(N, C_in, H, W)", op)
+    _checks.float_array(weight, "weight", "(C_out, C_in / groups, K_h, K_w)", op)
+    return conv_geometry(
+        op, x, weight, bias,
+        _checks.pair(stride, "stride", minimum=1),
+        _checks.pair(padding, "padding", minimum=0),
+        _checks.pair(dilation, "dilation", minimum=1),
+        groups, shown=shown,
+    )
+
+
+def correlate(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: ConvGeometry) -> np.ndarray:
+    """out[n, o] = bias[o] + sum over the group's channels c and offsets (i, j) of
+    weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]: one matrix product per group.
+
+    x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_out, H_out, W_out)
+    """
+    kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1)
+    out = cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels)
+    if bias is not None:
+        out += bias[:, None, None]
+    return out
+
+
+def check_grad_out(op: str, grad_out: object, expected: tuple, dtype: np.dtype, layout: str) -> np.ndarray:
+    """``grad_out`` must be an array of the forward output's shape (``layout``) and x's dtype."""
+    _checks.float_array(grad_out, "grad_out", layout, op)
+    _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
+    if grad_out.dtype != dtype:
+        raise TypeError(f"{op}: grad_out is {grad_out.dtype} but x is {dtype}")
+    return grad_out
