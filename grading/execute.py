@@ -28,6 +28,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Float, Integer, Unicode
 
 from grading import portable, remote
+from grading.sandbox import give_to_kernel
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS|\Z)", re.DOTALL)
@@ -69,6 +70,15 @@ class SandboxExecute(Execute):
         km.transport = "ipc"
         km.connection_file = stem + ".json"
         km.ip = stem + "-ipc"
+        give_to_kernel(jupyter_runtime_dir())  # the kernel makes its sockets there (uid 65534 as root)
+        write = km.write_connection_file
+
+        def write_for_the_kernel(**kwargs):
+            written = write(**kwargs)
+            give_to_kernel(km.connection_file)
+            return written
+
+        km.write_connection_file = write_for_the_kernel
         return km
 
     def preprocess(self, nb, resources=None, km=None):

@@ -1,39 +1,49 @@
-"""The sandbox a student's kernel runs in: bubblewrap plus resource limits.
+"""The sandbox a student's kernel runs in: bubblewrap on an allowlist, unprivileged, with limits.
 
-The kernel is started through a kernelspec whose argv wraps ``ipykernel_launcher`` in
-``bwrap``: the whole file system read-only, the course folder, the repository, ``/tmp`` and the
-home folders hidden behind empty tmpfs, only the Python installation, ``cnnlib`` and one scratch
-folder (read-write, seen as ``/home/student``) put back; no network, its own PID namespace (the
-kernel is PID 1's child, so everything it starts dies with it), and ``prlimit`` limits on
-memory (address space), processes, file size and open files. The kernel talks to nbgrader over
-IPC sockets in a runtime folder that is also bound in.
+The kernel is started through a kernelspec whose argv wraps ``ipykernel_launcher`` in ``bwrap``:
 
-The scratch folder is a tmpfs of ``Limits.scratch_bytes`` (the submission's data files are copied
-in when the kernel starts), so the total written is capped, not only each file. Where the
-machine lets us create a memory cgroup (cgroup v1, or v2 with the memory controller delegated),
-the kernel and everything it starts share one memory limit (``Limits.memory``: resident memory
-and tmpfs pages of all its processes together); the address-space ``prlimit`` stays as a per
-process backstop everywhere.
+- **Allowlist file system.** The root is an empty read-only tmpfs; only ``/usr`` (with the
+  ``/bin``, ``/lib`` links), the Python installation (the venv and its base interpreter), the
+  grader's ``cnnlib`` package (at ``/opt/course/cnnlib``, first on ``PYTHONPATH``) and a
+  synthetic ``/etc`` (``ld.so.cache``, a ``passwd``/``group`` naming only the student) are bound
+  in, read-only. Writable: ``/home/student``, ``/tmp`` and ``/dev/shm``, each a tmpfs of a fixed
+  size, and the runtime folder (itself a size-capped tmpfs that only the grading process sees, see :func:`runtime_wrapper`) for the IPC sockets and the mailbox. Nothing
+  else of the host: no ``/srv``, ``/home``, ``/root``, ``/var``, course or exchange.
+- **Unprivileged.** As root, bwrap keeps only ``CAP_SETUID``/``CAP_SETGID``/``CAP_SETPCAP`` for
+  ``setpriv``, which becomes uid/gid 65534 (``nobody``) with no groups, an empty bounding set and
+  ``no_new_privs`` before anything of the student's runs; as an ordinary user, bwrap maps the user
+  to 65534 in a user namespace of its own. Either way: no capabilities, ``/proc/sys`` read-only
+  to it, a minimal ``/dev`` (null, zero, full, random, urandom, tty), no network, its own PID
+  namespace (everything it starts dies with it).
+- **Limits.** ``prlimit`` on address space, file size, open files and core dumps; the number of
+  processes and threads through a ``pids`` cgroup where the machine allows (root ignores
+  ``RLIMIT_NPROC``), else ``RLIMIT_NPROC``; memory of all its processes and tmpfs pages through a
+  memory cgroup where the machine allows (see :mod:`grading.cgroups`).
+- **Clean start.** The kernel starts in ``/`` with Python's ``-P`` (no script folder or current
+  folder on ``sys.path``), so files next to the notebook (``ipykernel_launcher.py``, ``numpy.py``,
+  an ``ipython_config.py``) cannot replace what it imports; its first line then changes to
+  ``/home/student``, where the submission's own files were copied, so relative paths still work.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
-import tempfile
-import time
-import uuid
 from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
 
+from grading.cgroups import Cgroup, MemoryCgroup, PidsCgroup, enter, oom_killed  # noqa: F401  (re-exported)
+
 BWRAP = "/usr/bin/bwrap"
 PRLIMIT = "/usr/bin/prlimit"
+SETPRIV = "/usr/bin/setpriv"
 KERNEL_NAME = "cnn-sandbox"
 HOME = "/home/student"
+UID = GID = 65534  # the student inside the sandbox (and, when grading as root, on the host)
 REPO = Path(__file__).resolve().parents[1]
+LIBRARY = "/opt/course"  # the grader's own cnnlib, read-only, first on the kernel's PYTHONPATH
 
 
 @dataclass(frozen=True)
@@ -42,12 +52,18 @@ class Limits:
 
     notebook_seconds: float = 600.0
     memory: int = 2 << 30
-    processes: int = 64
+    processes: int = 64  # processes and threads of the kernel together
     output_bytes: int = 1 << 20
     file_bytes: int = 64 << 20
-    scratch_bytes: int = 256 << 20
+    scratch_bytes: int = 256 << 20  # each of /home/student, /tmp and /dev/shm
+    runtime_bytes: int = 96 << 20  # the runtime folder: sockets and the mailbox (largest reply 64 MB)
+    grader_memory: int = 1536 << 20  # the grading process itself (nbgrader and the trusted checks)
     open_files: int = 256
     sandbox: bool = True  # False only to measure the sandbox's overhead
+
+
+def as_root() -> bool:
+    return os.geteuid() == 0
 
 
 def plain_argv() -> list[str]:
@@ -60,65 +76,118 @@ def _real(path: str | os.PathLike) -> str:
     return str(Path(path).resolve())
 
 
-SCRATCH_TMPFS = ("/tmp", "/var/tmp", "/dev/shm")  # writable, private, size-limited, gone afterwards
-
-
-def hidden_paths(course: Path) -> list[str]:
-    """Folders replaced by an empty tmpfs inside the sandbox (read-only except SCRATCH_TMPFS)."""
-    paths = [REPO, course, Path(tempfile.gettempdir()), Path("/tmp"), Path("/var/tmp"),
-             Path("/root"), Path("/home"), Path("/run"), Path("/dev/shm")]
-    seen: list[str] = []
-    for path in paths:
-        real = _real(path)
-        if Path(real).is_dir() and real not in seen:
-            seen.append(real)
-    return sorted(seen, key=len)  # parents first, so a later tmpfs does not hide an earlier one
-
-
 def readonly_paths() -> list[str]:
-    """What the kernel needs: the venv, the base Python, cnnlib (an editable install)."""
-    cnnlib = Path(find_spec("cnnlib").origin).resolve().parent
-    paths = {_real(sys.prefix), _real(sys.base_prefix), str(cnnlib)}
-    return sorted(paths, key=len)
+    """What the kernel needs to read, at the same paths: /usr, the venv, the base Python."""
+    return sorted({"/usr", _real(sys.prefix), _real(sys.base_prefix)}, key=len)
 
 
-SUBMISSION = "/tmp/.submission"  # the submission's data files, copied into the scratch tmpfs at start
-COPY_IN = f'cp -R {SUBMISSION}/. {HOME}/ 2>/dev/null; exec "$@"'
+def _ancestors(paths: list[str]) -> list[str]:
+    found = set()
+    for path in paths:
+        found.update(str(p) for p in Path(path).parents if str(p) != "/")
+    return sorted(found, key=lambda p: (p.count("/"), p))
 
 
-def bwrap_argv(course: Path, scratch: Path, runtime: Path, limits: Limits,
-               cgroup: MemoryCgroup | None = None) -> list[str]:
+def write_etc(folder: Path) -> Path:
+    """A synthetic ``/etc`` for the sandbox in ``folder``: only the student, root and nobody exist."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "passwd").write_text(f"root:x:0:0::/:/usr/sbin/nologin\n"
+                                   f"student:x:{UID}:{GID}::{HOME}:/bin/sh\n")
+    (folder / "group").write_text(f"root:x:0:\nstudent:x:{GID}:\n")
+    (folder / "hostname").write_text("sandbox\n")
+    for name in ("passwd", "group", "hostname"):
+        (folder / name).chmod(0o644)
+    folder.chmod(0o755)
+    return folder
+
+
+def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list[str]:
+    """bwrap arguments for the allowlist file system (in mount order)."""
+    readonly = readonly_paths()
+    mounts = [p for p in readonly if p != "/usr"]
+    argv = []
+    for folder in _ancestors(mounts + [HOME, "/etc/x", f"{LIBRARY}/cnnlib"]):
+        argv += ["--perms", "0755", "--dir", folder]
+    for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
+        if os.path.islink(f"/{link}") and os.path.isdir(f"/usr/{link}"):
+            argv += ["--symlink", f"usr/{link}", f"/{link}"]
+    for path in readonly:
+        argv += ["--ro-bind", path, path]
+    argv += ["--ro-bind", str(Path(find_spec("cnnlib").origin).resolve().parent), f"{LIBRARY}/cnnlib"]
+    for name in ("passwd", "group", "hostname"):
+        argv += ["--ro-bind", str(etc / name), f"/etc/{name}"]
+    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev", "--proc", "/proc"]
+    for path in (HOME, "/tmp", "/dev/shm"):
+        argv += ["--size", str(limits.scratch_bytes), "--perms", "01777",
+                 "--tmpfs", path]
+    for folder in _ancestors([_real(runtime)]):  # after the tmpfs mounts (it may lie under /tmp)
+        argv += ["--perms", "0755", "--dir", folder]
+    argv += ["--ro-bind", _real(scratch), SUBMISSION, "--bind", _real(runtime), _real(runtime),
+             "--remount-ro", "/"]
+    return argv
+
+
+def _identity() -> tuple[list[str], list[str]]:
+    """bwrap's options and the command prefix that make the kernel uid/gid 65534 with no capabilities."""
+    if as_root():  # no user namespace (it would map 65534 to root): setpriv becomes nobody instead
+        keep = ["--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--cap-add", "CAP_SETPCAP"]
+        become = [SETPRIV, f"--reuid={UID}", f"--regid={GID}", "--clear-groups", "--inh-caps=-all",
+                  "--bounding-set=-all", "--no-new-privs", "--"]
+        return ["--cap-drop", "ALL", *keep], become
+    return ["--unshare-user", "--uid", str(UID), "--gid", str(GID), "--cap-drop", "ALL"], []
+
+
+SUBMISSION = "/tmp/.submission"  # the submission's own files, copied into the tmpfs home at start
+COPY_IN = f'cp {SUBMISSION}/* {SUBMISSION}/.[!.]* {HOME}/ 2>/dev/null; exec "$@"'
+ENV = {"PYTHONPATH": LIBRARY, "HOME": HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
+       "PYTHONNOUSERSITE": "1",
+       "PYTHONSAFEPATH": "1", "PYTHONDONTWRITEBYTECODE": "1", "MPLCONFIGDIR": "/tmp/.matplotlib",
+       "IPYTHONDIR": "/tmp/.ipython", "MPLBACKEND": "agg", "OMP_NUM_THREADS": "1",
+       "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde"}
+
+
+def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
+               groups: list[Cgroup] = ()) -> list[str]:
     """The kernel's command line; ``{connection_file}`` is filled in by jupyter_client.
 
-    ``scratch``: a host folder with the submission's data files; the kernel sees a copy of them
-    in its own size-limited ``/home/student``. ``cgroup``: the memory cgroup to start it in.
+    ``scratch``: a host folder with the submission's own regular files; the kernel sees a copy of
+    them in its size-limited ``/home/student``. ``etc``: from :func:`write_etc`. ``groups``: the
+    cgroups (memory, pids) to start it in; without a pids cgroup ``RLIMIT_NPROC`` stands in.
     """
-    argv = ["/bin/sh", "-c", 'echo $$ > "$0" && exec "$@"', str(cgroup.procs)] if cgroup else []
-    argv += [BWRAP, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
-    hidden = hidden_paths(course)
-    for path in hidden:
-        argv += ["--size", str(limits.file_bytes), "--tmpfs", path]
-    for path in readonly_paths():
-        argv += ["--ro-bind", path, path]
-    argv += ["--size", str(limits.scratch_bytes), "--tmpfs", HOME, "--ro-bind", _real(scratch), SUBMISSION,
-             "--bind", _real(runtime), _real(runtime)]
-    for path in hidden:
-        if path not in SCRATCH_TMPFS:
-            argv += ["--remount-ro", path]
-    argv += ["--chdir", HOME, "--clearenv"]
-    env = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
-           "MPLCONFIGDIR": f"{HOME}/.matplotlib", "PYTHONNOUSERSITE": "1", "OMP_NUM_THREADS": "1",
-           "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "MPLBACKEND": "agg",
-           "PYTHONDONTWRITEBYTECODE": "1", "NBGRADER_EXECUTION": "autograde"}
-    for key, value in env.items():
+    options, become = _identity()
+    argv = enter(list(groups)) + [BWRAP, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+                                  "--unshare-cgroup-try", "--die-with-parent", "--new-session", *options]
+    argv += _filesystem(scratch, runtime, etc, limits) + ["--chdir", "/", "--clearenv"]
+    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+    for key, value in {**ENV, "PATH": path}.items():
         argv += ["--setenv", key, value]
-    argv += ["--", "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}",
-             f"--nproc={limits.processes}", f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}",
-             "--core=0",
-             sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
-             "--HistoryManager.hist_file=:memory:"]
+    nproc = [] if any(isinstance(g, PidsCgroup) for g in groups) else [f"--nproc={limits.processes}"]
+    argv += ["--", *become, "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}", *nproc,
+             f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", "--core=0",
+             sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+             "--HistoryManager.hist_file=:memory:", "--IPKernelApp.ignore_cwd=True",
+             f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os"]
     return argv
+
+
+def runtime_wrapper(runtime: Path, limits: Limits) -> list[str]:
+    """An argv prefix giving a command (the grading process) a private, size-capped tmpfs at ``runtime``.
+
+    The kernel must be able to write there (its IPC sockets, its answers), so the folder is a
+    tmpfs of ``Limits.runtime_bytes`` mounted in a mount namespace of the grading process alone
+    (bwrap, in a user namespace when not root); it disappears with that process.
+    """
+    return [BWRAP, "--dev-bind", "/", "/", "--size", str(limits.runtime_bytes), "--perms", "0700",
+            "--tmpfs", _real(runtime), "--die-with-parent", "--"]
+
+
+def give_to_kernel(path: str, fd: int | None = None) -> None:
+    """Let the kernel (uid 65534 when grading as root) use a file or folder the grader made."""
+    if as_root():
+        if fd is not None:
+            os.fchown(fd, UID, GID)
+        else:
+            os.chown(path, UID, GID)
 
 
 def write_kernelspec(jupyter_path: Path, argv: list[str]) -> Path:
@@ -129,96 +198,3 @@ def write_kernelspec(jupyter_path: Path, argv: list[str]) -> Path:
             "interrupt_mode": "message", "env": {}, "metadata": {"debugger": False}}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return folder
-
-
-class MemoryCgroup:
-    """A memory cgroup of our own for one kernel: created under ours, removed afterwards."""
-
-    def __init__(self, path: Path, version: int):
-        self.path, self.version = path, version
-        self.procs = path / "cgroup.procs"
-
-    @staticmethod
-    def _parent() -> tuple[Path, int] | None:
-        try:
-            lines = Path("/proc/self/cgroup").read_text().splitlines()
-        except OSError:
-            return None
-        for line in lines:
-            _, controllers, path = line.split(":", 2)
-            if "memory" in controllers.split(","):
-                return Path("/sys/fs/cgroup/memory") / path.lstrip("/"), 1
-        for line in lines:
-            if line.startswith("0::") and Path("/sys/fs/cgroup/cgroup.controllers").is_file():
-                return Path("/sys/fs/cgroup") / line[3:].lstrip("/"), 2
-        return None
-
-    @classmethod
-    def create(cls, limit: int) -> MemoryCgroup | None:
-        """A cgroup limited to ``limit`` bytes, or None where the machine does not allow one."""
-        parent = cls._parent()
-        if parent is None:
-            return None
-        folder, version = parent
-        path = folder / f"cnn-grade-{uuid.uuid4().hex[:12]}"
-        try:
-            path.mkdir()
-        except OSError:
-            return None
-        group = cls(path, version)
-        try:
-            if version == 1:
-                (path / "memory.limit_in_bytes").write_text(str(limit))
-                _try_write(path / "memory.memsw.limit_in_bytes", str(limit))  # no swapping past it
-            else:
-                (path / "memory.max").write_text(str(limit))
-                _try_write(path / "memory.swap.max", "0")
-        except OSError:
-            group.remove()
-            return None
-        return group
-
-    def oom_kills(self) -> int:
-        return oom_killed(str(self.path))
-
-    def remove(self) -> None:
-        """Kill whatever is left in it and remove it."""
-        for _ in range(50):
-            try:
-                pids = [int(p) for p in self.procs.read_text().split()]
-            except OSError:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
-
-
-def _try_write(path: Path, text: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError:
-        pass
-
-
-def oom_killed(folder: str) -> int:
-    """How many processes the kernel's memory cgroup killed for memory (0 when unknown)."""
-    path = Path(folder)
-    for name in ("memory.events", "memory.oom_control"):
-        try:
-            for line in (path / name).read_text().splitlines():
-                key, _, value = line.partition(" ")
-                if key == "oom_kill":
-                    return int(value)
-        except (OSError, ValueError):
-            continue
-    try:  # older v1 kernels: no oom_kill counter, but failcnt counts hits of the limit
-        return int((path / "memory.failcnt").read_text()) and 1
-    except (OSError, ValueError):
-        return 0

@@ -24,10 +24,10 @@ from pathlib import Path
 
 import nbformat
 
+from grading import intake, sandbox
+from grading.cgroups import MemoryCgroup, PidsCgroup, enter
 from grading.execute import STOPPED
-from grading.sandbox import KERNEL_NAME, REPO, Limits, MemoryCgroup, bwrap_argv, plain_argv, write_kernelspec
-
-EXTRA_BYTES = 16 << 20  # non-notebook files of a submission copied into the scratch folder
+from grading.sandbox import KERNEL_NAME, REPO, Limits
 
 CONFIG = '''\
 c = get_config()  # noqa: F821
@@ -94,9 +94,11 @@ def nbgrader_env(extra: dict | None = None) -> dict:
     return env
 
 
-def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout: float = 900):
-    """``python -m nbgrader ARGS`` in ``course``, in a session of its own; (returncode, log)."""
-    process = subprocess.Popen([sys.executable, "-m", "nbgrader", *args], cwd=course,
+def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout: float = 900,
+                 prefix: list[str] = ()):
+    """``python -m nbgrader ARGS`` in ``course`` (after the command ``prefix``), in a session of its
+    own; (returncode, log)."""
+    process = subprocess.Popen([*prefix, sys.executable, "-m", "nbgrader", *args], cwd=course,
                                env=env or nbgrader_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -138,54 +140,85 @@ def deduplicate(notebook) -> None:
             seen.add(grade_id)
 
 
+def take_files(job: Job, target: Path, scratch: Path) -> tuple[list[str], list[str]]:
+    """Copy the submission's own top-level regular files, under the caps of :mod:`grading.intake`, into
+    ``target`` (the private course) and, for data files, ``scratch`` (the kernel's home); (names of
+    the notebooks taken, messages)."""
+    messages, notebooks = [], []
+    budget, count = intake.TOTAL_BYTES, 0
+    fd = os.open(job.submission, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for name, is_folder in intake.entries(job.submission):
+            problem = intake.unsafe_name(name)
+            if is_folder:
+                if not name.startswith("."):
+                    messages.append(f"{intake.shown(name)}/ is a folder: only the files next to the notebook "
+                                    "are taken; it was left out.")
+                continue
+            if problem or count >= intake.MAX_FILES:
+                messages.append(f"{intake.shown(name)} was left out: " + (
+                    problem or f"a submission may hold at most {intake.MAX_FILES} files"))
+                continue
+            is_notebook = name.endswith(".ipynb")
+            targets = [target / name] + ([] if is_notebook else [scratch / name])
+            size, why = intake.copy_file(fd, name, targets, budget)
+            if why:
+                messages.append(why + ".")
+                continue
+            budget, count = budget - size, count + 1
+            if is_notebook:
+                notebooks.append(name)
+    finally:
+        os.close(fd)
+    return notebooks, messages
+
+
+def check_notebook(job: Job, path: Path) -> list[str]:
+    """Messages for one taken notebook (rewritten in place when a grade id is duplicated)."""
+    try:
+        notebook = nbformat.read(str(path), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as error:  # bad JSON, not a notebook, an invalid one
+        first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
+        path.unlink()
+        return [f"{path.name} could not be read as a notebook ({first}); it was not graded "
+                "and scores 0. Resubmit the notebook saved by Jupyter."]
+    ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells)
+    ids.pop(None, None)
+    expected = job.notebooks[path.stem]
+    messages = review_flags(notebook, path.name, expected["tests"])
+    if any(n > 1 for n in ids.values()):
+        deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
+        nbformat.write(notebook, str(path))
+    for grade_id in sorted(g for g, n in ids.items() if n > 1 and g in expected["cells"]):
+        messages.append(f"{path.name}: cell {grade_id!r} appears {ids[grade_id]} times; "
+                        "only the first copy was graded.")
+    for grade_id in expected["tests"]:
+        if grade_id not in ids:
+            messages.append(f"{path.name}: test cell {grade_id!r} was deleted; the original was "
+                            "put back and run.")
+    for grade_id in expected["cells"]:
+        if grade_id not in ids and grade_id not in expected["tests"]:
+            messages.append(f"{path.name}: cell {grade_id!r} was deleted; its tests fail.")
+    return messages
+
+
 def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
     """Copy the submission into the private course; messages for what is wrong with it."""
-    messages = []
     target = private / "submitted" / job.student / job.assignment
     target.mkdir(parents=True)
-    submitted = sorted(p.name for p in job.submission.glob("*.ipynb"))
-    budget = EXTRA_BYTES
-    for path in sorted(job.submission.iterdir()):
-        if path.is_symlink() or not path.is_file():
-            continue
-        if path.suffix == ".ipynb" and path.stem not in job.notebooks:
-            continue
-        if path.suffix != ".ipynb":
-            if path.stat().st_size <= budget:  # data a notebook may read, into the scratch folder
-                budget -= path.stat().st_size
-                shutil.copy(path, scratch / path.name)
-            shutil.copy(path, target / path.name)
-            continue
-        try:
-            notebook = nbformat.read(str(path), as_version=4)
-            nbformat.validate(notebook)
-        except Exception as error:  # bad JSON, not a notebook, an invalid one
-            first = str(error).strip().splitlines()[0][:200] if str(error).strip() else type(error).__name__
-            messages.append(f"{path.name} could not be read as a notebook ({first}); it was not graded "
-                            "and scores 0. Resubmit the notebook saved by Jupyter.")
-            continue
-        ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells)
-        ids.pop(None, None)
-        expected = job.notebooks[path.stem]
-        messages += review_flags(notebook, path.name, expected["tests"])
-        if any(n > 1 for n in ids.values()):
-            deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
-            nbformat.write(notebook, str(target / path.name))
+    linked = intake.linked_folder(job.submission, job.course)
+    if linked:
+        return [linked]
+    submitted, messages = take_files(job, target, scratch)
+    for name in submitted:
+        if name[:-6] in job.notebooks:
+            messages += check_notebook(job, target / name)
         else:
-            shutil.copy(path, target / path.name)
-        for grade_id in sorted(g for g, n in ids.items() if n > 1 and g in expected["cells"]):
-            messages.append(f"{path.name}: cell {grade_id!r} appears {ids[grade_id]} times; "
-                            "only the first copy was graded.")
-        for grade_id in expected["tests"]:
-            if grade_id not in ids:
-                messages.append(f"{path.name}: test cell {grade_id!r} was deleted; the original was "
-                                "put back and run.")
-        for grade_id in expected["cells"]:
-            if grade_id not in ids and grade_id not in expected["tests"]:
-                messages.append(f"{path.name}: cell {grade_id!r} was deleted; its tests fail.")
+            (target / name).unlink()
     for name in job.notebooks:
         if f"{name}.ipynb" not in submitted:
-            others = [n for n in submitted if n[:-6] not in job.notebooks]
+            others = [intake.shown(n) for n in submitted if n[:-6] not in job.notebooks]
             found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
             messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
     return messages
@@ -226,55 +259,90 @@ def read_grades(db: Path, job: Job, result: Result) -> None:
                 cells.setdefault(comment.name, {})["auto_comment"] = comment.auto_comment
 
 
+def confine(job: Job, scratch: Path, runtime: Path, jupyter: Path) -> tuple[list, list[str]]:
+    """Write the kernelspec; (the cgroups made, to remove afterwards; the prefix for nbgrader's command).
+
+    The kernel gets a memory and a pids cgroup where the machine allows; the grading process (nbgrader
+    and the trusted checks) gets a memory cgroup, or else an address-space limit, and a private
+    size-capped tmpfs at ``runtime``.
+    """
+    limits = job.limits
+    if not limits.sandbox:
+        sandbox.write_kernelspec(jupyter, sandbox.plain_argv())
+        return [], []
+    kernel = [g for g in (MemoryCgroup.create(limits.memory), PidsCgroup.create(limits.processes)) if g]
+    grader = MemoryCgroup.create(limits.grader_memory)
+    etc = sandbox.write_etc(job.work / "etc")
+    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, limits, kernel))
+    scratch.chmod(0o755)  # the kernel's user copies the files from there
+    backstop = [] if grader else [sandbox.PRLIMIT, f"--as={max(limits.memory, 2 * limits.grader_memory)}"]
+    prefix = enter([grader] if grader else []) + sandbox.runtime_wrapper(runtime, limits) + backstop
+    return kernel + ([grader] if grader else []), prefix
+
+
+def autograde(job: Job, private: Path, env: dict, prefix: list[str], result: Result) -> None:
+    """``nbgrader autograde`` and ``generate_feedback`` in the private course; results into ``result``."""
+    hard = job.limits.notebook_seconds * max(1, len(job.notebooks)) + 120
+    code, log = run_nbgrader(private, ["autograde", job.assignment, "--student", job.student, "--force"],
+                             env, timeout=hard, prefix=prefix)
+    result.log += log
+    autograded = private / "autograded" / job.student / job.assignment
+    for name in job.notebooks:
+        result.messages += stopped_messages(autograded / f"{name}.ipynb")
+    if code != 0:
+        graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
+        if not graded and any((private / "submitted" / job.student / job.assignment).glob("*.ipynb")):
+            result.messages.append("The notebook could not be graded (nbgrader failed on it"
+                                   f"{', out of memory' if code == -9 else ''}); it scores 0.")
+    if autograded.is_dir():
+        result.autograded = autograded
+        code, log = run_nbgrader(private, ["generate_feedback", job.assignment, "--student",
+                                           job.student, "--force"], env, timeout=600, prefix=prefix)
+        result.log += log
+        feedback = private / "feedback" / job.student / job.assignment
+        result.feedback = feedback if feedback.is_dir() else None
+
+
 def grade_submission(job: Job) -> Result:
     """Autograde one submission in a private course directory; never raises for a student's fault."""
     start = time.perf_counter()
     result = Result(job.student, job.assignment)
     private, scratch, runtime, jupyter = (job.work / n for n in ("course", "scratch", "runtime", "jupyter"))
-    for folder in (private / "source" / job.assignment, scratch, runtime, jupyter):
-        folder.mkdir(parents=True)
-    cgroup = MemoryCgroup.create(job.limits.memory) if job.limits.sandbox else None
+    groups = []
     try:
-        result.messages += precheck(job, private, scratch)
+        for folder in (private / "source" / job.assignment, scratch, runtime, jupyter):
+            folder.mkdir(parents=True)
+        problem = intake.unsafe_name(job.student) or intake.unsafe_name(job.assignment)
+        try:
+            result.messages += [f"not graded: {problem}; it scores 0."] if problem else precheck(job, private,
+                                                                                               scratch)
+        except Exception as error:  # whatever the submission holds, it is this submission's zero
+            problem = f"{type(error).__name__}: {intake.shown(str(error))}"
+            result.messages.append(f"The submission could not be taken in ({problem}); it scores 0.")
+        if problem:
+            return finished(result, start)
         shutil.copy(job.template_db, private / "gradebook.db")
-        argv = bwrap_argv(job.course, scratch, runtime, job.limits, cgroup) if job.limits.sandbox else (
-            plain_argv())
-        write_kernelspec(jupyter, argv)
+        groups, prefix = confine(job, scratch, runtime, jupyter)
+        memory = next((str(g.path) for g in groups if isinstance(g, MemoryCgroup)), "")
         (private / "nbgrader_config.py").write_text(CONFIG.format(
             course_config=str(job.course / "nbgrader_config.py"), root=str(private),
             db=str(private / "gradebook.db"), kernel=KERNEL_NAME, seconds=job.limits.notebook_seconds,
-            output_bytes=job.limits.output_bytes, cgroup=str(cgroup.path) if cgroup else ""))
+            output_bytes=job.limits.output_bytes, cgroup=memory))
         env = nbgrader_env({"JUPYTER_PATH": str(jupyter), "JUPYTER_RUNTIME_DIR": str(runtime),
                             "JUPYTER_CONFIG_DIR": str(job.work / "config"),
                             "IPYTHONDIR": str(job.work / "ipython")})
-        hard = job.limits.notebook_seconds * max(1, len(job.notebooks)) + 120
-        code, log = run_nbgrader(private, ["autograde", job.assignment, "--student", job.student,
-                                           "--force"], env, timeout=hard)
-        result.log += log
-        autograded = private / "autograded" / job.student / job.assignment
-        for name in job.notebooks:
-            result.messages += stopped_messages(autograded / f"{name}.ipynb")
-        if code != 0:
-            graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
-            if graded or not any((private / "submitted" / job.student / job.assignment).glob("*.ipynb")):
-                pass  # nbgrader fails the run for a notebook it skipped: the messages say why
-            else:
-                result.messages.append("The notebook could not be graded (nbgrader failed on it); "
-                                       "it scores 0.")
-        if autograded.is_dir():
-            result.autograded = autograded
-            code, log = run_nbgrader(private, ["generate_feedback", job.assignment, "--student",
-                                               job.student, "--force"], env, timeout=600)
-            result.log += log
-            feedback = private / "feedback" / job.student / job.assignment
-            result.feedback = feedback if feedback.is_dir() else None
+        autograde(job, private, env, prefix, result)
         read_grades(private / "gradebook.db", job, result)
     except Exception as error:  # the machinery failed: reported, the run goes on
         result.failed = True
-        result.messages.append(f"grading failed: {type(error).__name__}: {error}")
+        result.messages.append(f"grading failed: {type(error).__name__}: {intake.shown(str(error))}")
     finally:
-        if cgroup is not None:
-            cgroup.remove()
+        for group in groups:
+            group.remove()
+    return finished(result, start)
+
+
+def finished(result: Result, start: float) -> Result:
     result.seconds = time.perf_counter() - start
     return result
 
