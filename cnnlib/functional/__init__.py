@@ -11,11 +11,12 @@ from .conv_transpose import conv_transpose2d
 from .linear import linear, linear_backward
 from .loss import cross_entropy, cross_entropy_backward, log_softmax
 from .naive import avg_pool2d_naive, conv2d_naive, max_pool2d_naive
+from .padding import pad, pad_backward
 from .pooling import avg_pool2d, avg_pool2d_backward, max_pool2d, max_pool2d_backward
 
 __all__ = [
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward",
-    "conv_transpose2d", "conv_transpose2d_backward",
+    "conv_transpose2d", "conv_transpose2d_backward", "pad", "pad_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "linear", "linear_backward", "relu", "relu_backward",
     "cross_entropy", "cross_entropy_backward", "log_softmax",
