@@ -16,11 +16,14 @@ any output (a notebook can print the code it was sent) is redacted.
 
 from __future__ import annotations
 
+import builtins
+import json
 import os
 import re
 import time
 import uuid
 
+import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -29,8 +32,10 @@ from traitlets import Float, Integer, Unicode
 
 from grading import portable, remote
 from grading.sandbox import give_to_kernel
+from grading.sanitize import sanitize_notebook
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
+OUTPUTS = {"stream", "error", "display_data", "update_display_data", "execute_result"}
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS|\Z)", re.DOTALL)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
@@ -59,7 +64,8 @@ class SandboxExecute(Execute):
 
     notebook_timeout = Float(600.0, help="wall-clock seconds for the whole notebook").tag(config=True)
     max_output_bytes = Integer(1 << 20, help="output bytes kept per notebook").tag(config=True)
-    max_reply_bytes = Integer(256 << 20, help="bytes of one answer to the grader's calls").tag(config=True)
+    max_reply_bytes = Integer(64 << 20, help="bytes of one answer to the grader's calls, or one message"
+                              ).tag(config=True)
     memory_cgroup = Unicode("", help="the kernel's memory cgroup folder, to name an out-of-memory kill"
                             ).tag(config=True)
 
@@ -79,6 +85,14 @@ class SandboxExecute(Execute):
             return written
 
         km.write_connection_file = write_for_the_kernel
+        make_client = km.client
+
+        def capped_client(**kwargs):  # one message from the kernel is never larger than the reply cap
+            client = make_client(**kwargs)
+            client.context.setsockopt(zmq.MAXMSGSIZE, self.max_reply_bytes)
+            return client
+
+        km.client = capped_client
         return km
 
     def preprocess(self, nb, resources=None, km=None):
@@ -89,6 +103,7 @@ class SandboxExecute(Execute):
         self._cell_timeout = self.timeout
         self.interrupt_on_timeout = False
         self._server = False
+        self._deferred = []
         info = (resources or {}).get("nbgrader", {})
         self._trusted = trusted_tests(info["db_url"], info["assignment"], info["notebook"]) if (
             "db_url" in info) else {}
@@ -100,6 +115,19 @@ class SandboxExecute(Execute):
                 self._mailbox.close()
 
     def preprocess_cell(self, cell, resources, index):
+        """Run a cell; test cells with hidden tests wait until after the last cell of the notebook, so
+        nothing the notebook prints or raises after seeing a hidden input can reach its feedback."""
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.cell_type == "code" and HIDDEN.search(self._trusted.get(grade_id, "")):
+            self._deferred.append(index)
+        else:
+            cell, resources = self._run_cell(cell, resources, index)
+        if index == len(self.nb.cells) - 1:
+            for later in self._deferred:
+                self.nb.cells[later], resources = self._run_cell(self.nb.cells[later], resources, later)
+        return cell, resources
+
+    def _run_cell(self, cell, resources, index):
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped:
@@ -187,17 +215,26 @@ class SandboxExecute(Execute):
             self.nb.cells[index] = original
         return probe.outputs
 
-    def output(self, outs, msg, display_id, cell_index):
-        size = len(str(msg.get("content", "")).encode("utf-8", "replace"))
-        self._output_bytes += size
-        if self._output_bytes > self.max_output_bytes and msg["msg_type"] != "error":
-            if cell_index not in self._truncated:
-                self._truncated.add(cell_index)
-                outs.append(NotebookNode(output_type="stream", name="stderr", text=(
-                    f"... output truncated: the notebook printed more than {self.max_output_bytes} "
-                    "bytes ...\n")))
+    def process_message(self, msg, cell, cell_index):
+        """Every output message (streams, errors, display data and its updates, results) counts
+        against one cap per notebook; past it, errors keep only a short message (they score the
+        cell) and everything else is dropped, with one note per cell."""
+        kind = msg.get("msg_type")
+        if kind not in OUTPUTS:
+            return super().process_message(msg, cell, cell_index)
+        self._output_bytes += len(json.dumps(msg.get("content", {}), default=str))
+        if self._output_bytes <= self.max_output_bytes:
+            return super().process_message(msg, cell, cell_index)
+        if cell_index not in self._truncated:
+            self._truncated.add(cell_index)
+            cell.outputs.append(NotebookNode(output_type="stream", name="stderr", text=(
+                f"... output truncated: the notebook printed more than {self.max_output_bytes} bytes ...\n")))
+        if kind != "error":
             return None
-        return super().output(outs, msg, display_id, cell_index)
+        content = msg["content"]
+        ename, evalue = str(content.get("ename", "Error"))[:100], str(content.get("evalue", ""))[:500]
+        short = {**msg, "content": {"ename": ename, "evalue": evalue, "traceback": [f"{ename}: {evalue}"]}}
+        return super().process_message(short, cell, cell_index)
 
 
 def hidden_lines(source: str) -> list[str]:
@@ -218,18 +255,25 @@ def redact(text: str, lines: list[str]) -> str:
 
 
 class HideTests(NbGraderPreprocessor):
-    """Keep hidden tests out of feedback: sources, tracebacks and any output quoting them."""
+    """Keep hidden tests out of feedback and make the page inert (see :mod:`grading.sanitize`).
+
+    A cell with hidden tests shows only whether it failed, with a builtin exception name at most:
+    the message, the traceback and any output of the student's code are left out, since the
+    student's function saw the hidden inputs and can spell them into any of them. (The hidden
+    cells ran after every other cell, see :class:`SandboxExecute`, so no later output can carry
+    them either.) Hidden test lines quoted anywhere else are redacted.
+    """
 
     def preprocess(self, nb, resources):
         secrets = [line for cell in nb.cells for line in hidden_lines(cell.source)]
         for cell in nb.cells:
-            had_hidden = bool(HIDDEN.search(cell.source))
-            if had_hidden:
+            if HIDDEN.search(cell.source):
                 cell.source = HIDDEN.sub("# (hidden tests)", cell.source)
+                failures = [o for o in cell.get("outputs", []) if o.output_type == "error"]
+                cell.outputs = [hidden_failure(failures[0])] if failures else []
+                continue
             for output in cell.get("outputs", []):
                 if output.output_type == "error":
-                    if had_hidden:
-                        output.traceback = [f"{output.ename}: {ANSI.sub('', output.evalue)}"]
                     output.traceback = [redact(ANSI.sub("", t), secrets) for t in output.traceback]
                     output.evalue = redact(output.evalue, secrets)
                 elif output.output_type == "stream":
@@ -237,4 +281,11 @@ class HideTests(NbGraderPreprocessor):
                 for key, value in output.get("data", {}).items():
                     if isinstance(value, str) and key.startswith("text"):
                         output.data[key] = redact(value, secrets)
-        return nb, resources
+        return sanitize_notebook(nb), resources
+
+
+def hidden_failure(output) -> NotebookNode:
+    """The failure of a hidden test as feedback shows it: no message, a builtin exception name at most."""
+    known = getattr(builtins, str(output.get("ename")), None)
+    name = output.ename if isinstance(known, type) and issubclass(known, BaseException) else "Error"
+    return error("a hidden test failed (its inputs and messages are not shown)", name)

@@ -33,6 +33,9 @@ ALLOWED_MODULES = ("cnnlib.nn", "cnnlib.optim")
 MAX_DEPTH = 64
 MAX_NODES = 1_000_000
 FLOAT_RUN = 64  # tuples of at least this many floats travel as one float64 blob
+MAX_HEADER_BYTES = 16 << 20  # the JSON tree (arrays travel as blobs after it)
+MAX_DECODED_BYTES = 256 << 20  # what the decoded arrays and float tuples may take in memory, together
+FLOAT_OBJECT_BYTES = 32  # a Python float in a tuple: the object and the pointer to it
 
 
 class WireError(ValueError):
@@ -134,14 +137,35 @@ class _Decoder:
     def __init__(self, blobs: list[bytes]):
         self.blobs = blobs
         self.objects: dict[int, object] = {}
+        self.arrays: dict[int, np.ndarray] = {}
         self.nodes = 0
+        self.bytes = 0
+
+    def spend(self, size: int) -> None:
+        """Count ``size`` bytes of decoded values against :data:`MAX_DECODED_BYTES`."""
+        self.bytes += size
+        if self.bytes > MAX_DECODED_BYTES:
+            raise WireError(f"the message expands to more than {MAX_DECODED_BYTES} bytes")
 
     def array(self, index) -> np.ndarray:
+        """Blob ``index`` as an array; a blob named twice is one array (its bytes count once)."""
         if index.__class__ is not int or not 0 <= index < len(self.blobs):
             raise WireError("bad array reference")
-        array = np.load(io.BytesIO(self.blobs[index]), allow_pickle=False)
+        if index in self.arrays:
+            return self.arrays[index]
+        blob = io.BytesIO(self.blobs[index])
+        formats = np.lib.format
+        version = formats.read_magic(blob)
+        read = formats.read_array_header_1_0 if version == (1, 0) else formats.read_array_header_2_0
+        shape, _, dtype = read(blob)
+        if dtype.kind not in "biuf" or dtype.hasobject:
+            raise WireError("arrays must hold numbers")
+        self.spend(int(np.prod(shape, dtype=object)) * dtype.itemsize)
+        blob.seek(0)
+        array = np.load(blob, allow_pickle=False)
         if array.__class__ is not np.ndarray or array.dtype.kind not in "biuf":
             raise WireError("arrays must hold numbers")
+        self.arrays[index] = array
         return array
 
     def __call__(self, node, depth: int = 0):
@@ -160,7 +184,9 @@ class _Decoder:
         if kind == "array":
             return self.array(node.get("i"))
         if kind == "floats":
-            return tuple(self.array(node.get("i")).astype(np.float64).reshape(-1).tolist())
+            values = self.array(node.get("i"))
+            self.spend(FLOAT_OBJECT_BYTES * values.size)
+            return tuple(values.astype(np.float64).reshape(-1).tolist())
         if kind == "scalar":
             dtype = np.dtype(str(node.get("dtype")))
             value = self(node.get("v"), depth + 1)
@@ -221,11 +247,17 @@ class _Decoder:
 
 
 def decode(data: bytes):
-    """The value :func:`encode` wrote; :class:`WireError` for anything else (size: the caller caps it)."""
+    """The value :func:`encode` wrote; :class:`WireError` for anything else.
+
+    The caller caps the message's size; the header and what the arrays expand to are capped here
+    (a blob named many times is decoded once and shared).
+    """
     if not data.startswith(MAGIC) or len(data) < len(MAGIC) + 8:
         raise WireError("not a grading message")
     (length,) = struct.unpack("<Q", data[len(MAGIC):len(MAGIC) + 8])
     start = len(MAGIC) + 8
+    if length > MAX_HEADER_BYTES:
+        raise WireError(f"the message's header is longer than {MAX_HEADER_BYTES} bytes")
     try:
         header = json.loads(data[start:start + length])
     except ValueError as error:
