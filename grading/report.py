@@ -1,7 +1,11 @@
-"""The grading report: one offline HTML page with embedded PNG plots.
+"""The grading report: one offline HTML page (inline PNG plots, no script, no outside resource).
 
-Score distribution per assignment, pass rate of each test cell, the slowest submissions and
-the submissions with messages (failures, dead kernels, timeouts, bad notebooks).
+Built from the gradebook (so manual scores count), ``grading_results.json`` (messages and times)
+and the autograded notebooks (the checker's named mistakes, from the test cells' error output).
+Per assignment: the score distribution, each test cell's pass rate, the most common named
+mistakes with counts and example students, and every student with a status that tells blank,
+not graded, not run (stopped), all wrong, partial and full apart, a link to their feedback and
+their messages. Then the slowest submissions.
 """
 
 from __future__ import annotations
@@ -9,82 +13,155 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
+from collections import Counter, defaultdict
 from pathlib import Path
+from urllib.parse import quote
 
 import matplotlib
+import nbformat
+
+from grading import select
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+MISTAKE = re.compile(r"Your answer is exactly what you get with (.+?)\.?\s*$", re.MULTILINE)
+STOPPED = "GradingStopped"  # grading.execute's ename for cells it stopped or did not run
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;vertical-align:top;"
+         "border-bottom:1px solid #ddd;text-align:left}.full{color:#2a7}.blank,.not-graded{color:#a33}")
+
+
+def row(*cells) -> str:
+    """A table row of cells already escaped."""
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
 
 def _png(fig) -> str:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
     plt.close(fig)
-    return f'<img alt="plot" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
+    return f'<img alt="plots" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def scores(results) -> dict:
-    """assignment -> {student: (score, max score)}; test cell -> [passed, total]."""
-    totals, cells = {}, {}
-    for result in results:
-        score = maximum = 0.0
-        for notebook in result.grades.values():
-            for name, grade in notebook.items():
-                if "max_score" not in grade:
+def read_gradebook(course: Path) -> dict:
+    """assignment -> student -> {"score", "max", "cells": {test: (score, max)}, "blank": bool}."""
+    from nbgrader.api import Gradebook
+
+    data: dict = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for assignment in gradebook.assignments:
+            for sub in assignment.submissions:
+                cells, comments = {}, []
+                for notebook in sub.notebooks:
+                    cells.update({g.name: (g.score or 0.0, g.max_score) for g in notebook.grades})
+                    comments += [c.auto_comment for c in notebook.comments]
+                data.setdefault(assignment.name, {})[sub.student.id] = {
+                    "score": sub.score, "max": assignment.max_score, "cells": cells,
+                    "blank": bool(comments) and all(c == "No response." for c in comments)}
+    return data
+
+
+def notebook_findings(folder: Path) -> tuple[list[str], bool, bool]:
+    """(named mistakes, any cell stopped or not run, graded at all) from an autograded folder."""
+    mistakes, stopped, graded = [], False, False
+    for path in sorted(folder.glob("*.ipynb")) if folder.is_dir() else []:
+        try:
+            notebook = nbformat.read(str(path), as_version=4)
+        except Exception:
+            continue
+        graded = True
+        for cell in notebook.cells:
+            for output in cell.get("outputs", []):
+                if output.get("output_type") != "error":
                     continue
-                got = grade["manual_score"]
-                got = grade["auto_score"] or 0.0 if got is None else got
-                score, maximum = score + got, maximum + grade["max_score"]
-                key = (result.assignment, name)
-                cells.setdefault(key, [0, 0])
-                cells[key][0] += got >= grade["max_score"]
-                cells[key][1] += 1
-        totals.setdefault(result.assignment, {})[result.student] = (score, maximum)
-    for assignment, by_student in totals.items():  # ungraded notebooks: 0 of the full score
-        full = max(m for _, m in by_student.values())
-        for student, (score, _) in by_student.items():
-            by_student[student] = (score, full)
-        for key in cells:
-            if key[0] == assignment:
-                cells[key][1] = len(by_student)
-    return {"totals": totals, "cells": cells}
+                stopped |= output.get("ename") == STOPPED
+                text = str(output.get("evalue", "")) + "\n" + "\n".join(output.get("traceback", []))
+                mistakes += sorted({m.split(":")[0].strip() for m in MISTAKE.findall(text)})
+    return mistakes, stopped, graded
 
 
-def write_report(course: Path, results, name: str = "grading_report.html") -> Path:
-    data = scores(results)
-    parts = ["<!doctype html><meta charset=utf-8><title>Grading report</title>",
-             "<style>body{font-family:sans-serif;max-width:1000px;margin:auto}td,th{padding:2px 8px;"
-             "border-bottom:1px solid #ddd;text-align:left}</style>",
-             f"<h1>Grading report</h1><p>{len(results)} submissions.</p>"]
-    for assignment, by_student in sorted(data["totals"].items()):
-        values = [s for s, _ in by_student.values()]
-        maximum = max((m for _, m in by_student.values()), default=0) or 1
-        fig, axes = plt.subplots(1, 2, figsize=(12, 3.4), layout="constrained",
-                                 gridspec_kw={"width_ratios": [1, 1.3]})
-        axes[0].hist(values, bins=min(20, max(5, len(values))), range=(0, maximum), color="#4477aa")
-        axes[0].set(title=f"{assignment}: score distribution", xlabel=f"score (of {maximum:g})",
-                    ylabel="students")
-        cells = sorted((k[1], v) for k, v in data["cells"].items() if k[0] == assignment)
-        axes[1].barh([c for c, _ in cells], [p / t for _, (p, t) in cells], color="#66aa55")
-        axes[1].set(title="pass rate per test cell", xlim=(0, 1))
-        axes[1].tick_params(axis="y", labelsize=7)
-        axes[1].invert_yaxis()
-        parts.append(f"<h2>{html.escape(assignment)}</h2>{_png(fig)}")
-    parts.append("<h2>Slowest submissions</h2><table>"
-                 "<tr><th>student</th><th>assignment</th><th>seconds</th></tr>")
-    for result in sorted(results, key=lambda r: -r.seconds)[:10]:
-        parts.append(f"<tr><td>{html.escape(result.student)}</td><td>{html.escape(result.assignment)}</td>"
-                     f"<td>{result.seconds:.1f}</td></tr>")
-    parts.append("</table><h2>Failing submissions and messages</h2><table><tr><th>student</th>"
-                 "<th>assignment</th><th>score</th><th>messages</th></tr>")
-    for result in sorted(results, key=lambda r: (r.assignment, r.student)):
-        score, maximum = data["totals"].get(result.assignment, {}).get(result.student, (0.0, 0.0))
-        if result.messages or result.failed or score < maximum:
-            messages = "<br>".join(html.escape(m) for m in result.messages)
-            parts.append(f"<tr><td>{html.escape(result.student)}</td><td>{html.escape(result.assignment)}</td>"
-                         f"<td>{score:g} / {maximum:g}</td><td>{messages}</td></tr>")
-    parts.append("</table>")
+def status(entry: dict, stopped: bool, graded: bool) -> str:
+    if not graded:
+        return "not graded"
+    if entry["blank"]:
+        return "blank"
+    if stopped:
+        return "not run (stopped)"
+    if entry["score"] >= entry["max"] > 0:
+        return "full"
+    return "all wrong" if entry["score"] == 0 else "partial"
+
+
+def feedback_link(course: Path, student: str, assignment: str) -> str:
+    folder = course / "feedback" / student / assignment
+    pages = sorted(folder.glob("*.html")) if folder.is_dir() else []
+    links = [f'<a href="{quote(str(p.relative_to(course)))}">{html.escape(p.stem)}</a>' for p in pages]
+    return " ".join(links) or "none"
+
+
+def plots(assignment: str, by_student: dict) -> str:
+    maximum = max((e["max"] for e in by_student.values()), default=0) or 1
+    cells = defaultdict(lambda: [0, 0])
+    for entry in by_student.values():
+        for name, (got, full) in entry["cells"].items():
+            cells[name][0] += got >= full
+            cells[name][1] += 1
+    fig, axes = plt.subplots(1, 2, figsize=(12, 3.4), layout="constrained",
+                             gridspec_kw={"width_ratios": [1, 1.3]})
+    values = [e["score"] for e in by_student.values()]
+    axes[0].hist(values, bins=min(20, max(5, len(values))), range=(0, maximum), color="#4477aa")
+    axes[0].set(title=f"{assignment}: score distribution", xlabel=f"score (of {maximum:g})",
+                ylabel="students")
+    names = sorted(cells)
+    axes[1].barh(names, [cells[n][0] / cells[n][1] for n in names], color="#66aa55")
+    axes[1].set(title="pass rate per test cell", xlim=(0, 1))
+    axes[1].tick_params(axis="y", labelsize=7)
+    axes[1].invert_yaxis()
+    rates = "".join(row(html.escape(n), f"{cells[n][0]} / {cells[n][1]}") for n in names)
+    return (f"{_png(fig)}<details><summary>pass rate per test cell (table)</summary><table>"
+            f"<tr><th>test cell</th><th>passed</th></tr>{rates}</table></details>")
+
+
+def assignment_section(course: Path, assignment: str, by_student: dict, records: dict) -> str:
+    rows, mistakes, examples = [], Counter(), defaultdict(list)
+    statuses = Counter()
+    for student in sorted(by_student):
+        entry = by_student[student]
+        found, stopped, graded = notebook_findings(course / "autograded" / student / assignment)
+        for mistake in set(found):
+            mistakes[mistake] += 1
+            examples[mistake].append(student)
+        state = status(entry, stopped, graded)
+        statuses[state] += 1
+        record = records.get((student, assignment), {})
+        messages = "<br>".join(html.escape(m) for m in record.get("messages", []))
+        rows.append(row(html.escape(student), f"{entry['score']:g} / {entry['max']:g}",
+                        f"<span class='{state.split(' ')[0]}'>{state}</span>",
+                        feedback_link(course, student, assignment), messages))
+    common = "".join(row(html.escape(m), n, html.escape(", ".join(examples[m][:3])))
+                     for m, n in mistakes.most_common(10)) or row("none recognised", "", "")
+    summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    return (f"<h2 id='{quote(assignment)}'>{html.escape(assignment)}</h2><p>{len(by_student)} students: "
+            f"{summary}.</p>{plots(assignment, by_student)}<h3>Most common named mistakes</h3>"
+            "<table><tr><th>mistake (the checker's name for it)</th><th>students</th><th>for example</th>"
+            "</tr>"
+            f"{common}</table><h3>Students</h3><table><tr><th>student</th><th>score</th><th>status</th>"
+            f"<th>feedback</th><th>messages from the grader</th></tr>{''.join(rows)}</table>")
+
+
+def write_report(course: Path, results=None, name: str = "grading_report.html") -> Path:
+    """The report for every submission in the gradebook (``results`` is accepted and unused)."""
+    data, records = read_gradebook(course), select.load(course)
+    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Grading report</title>"
+             f"<style>{STYLE}</style></head><body><h1>Grading report</h1>"
+             f"<p>{sum(map(len, data.values()))} submissions in {len(data)} assignments.</p>"]
+    parts += [assignment_section(course, a, data[a], records) for a in sorted(data) if data[a]]
+    slow = sorted(records.values(), key=lambda r: -r.get("seconds", 0))[:10]
+    slowest = "".join(row(html.escape(r["student"]), html.escape(r["assignment"]),
+                          f"{r.get('seconds', 0):.1f}") for r in slow)
+    parts.append("<h2>Slowest submissions</h2><table><tr><th>student</th><th>assignment</th><th>seconds</th>"
+                 f"</tr>{slowest}</table></body></html>")
     path = course / name
-    path.write_text("\n".join(parts))
+    path.write_text("\n".join(parts), encoding="utf-8")
     return path

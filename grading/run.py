@@ -1,51 +1,61 @@
-"""``make grade``: grade every submission under ``submitted/<student>/<assignment>/``.
+"""``make grade``: grade the submissions under ``submitted/<student>/<assignment>/``.
 
-1. The gradebook is created or updated from ``solutions/`` (``nbgrader generate_assignment``
-   into a throw-away release folder, so ``exercises/`` is untouched) for every assignment that
-   has submissions; a template copy with the assignments and no students is made for workers.
-2. Each submission is graded by :func:`grading.worker.grade_submission` in a private course
-   folder, ``--workers`` at a time (default: all cores), with a tqdm progress bar.
-3. The parent merges each result into the real gradebook, one at a time (no concurrent writers),
-   and copies ``autograded/`` and ``feedback/`` (with a page of messages for the student).
-4. ``grades.csv`` is nbgrader's CSV export; ``grading_report.html`` the report.
+1. The folders are checked (:mod:`grading.collection`: student ids, links, the submission time)
+   and filtered (``--assignment``, ``--student``); by default only submissions whose files or
+   whose assignment's tests changed since they were last graded are graded (:mod:`grading.select`,
+   ``--force`` grades all); what is skipped is printed.
+2. The gradebook is created or updated from ``solutions/`` (``nbgrader generate_assignment``
+   into a throw-away release folder); a template copy with no students is made for workers.
+3. Each assignment's own solution is graded first through the same path
+   (:mod:`grading.preflight`); short of full marks, nobody is graded and the run exits 2.
+4. Each submission is graded by :func:`grading.worker.grade_submission` in a private course
+   folder, ``--workers`` at a time; the parent merges each result whole (:mod:`grading.merge`:
+   manual scores, comments and extra credit kept; a feedback folder nbgrader can release).
+5. ``grades.csv`` (the csv module's quoting), ``grading_results.json`` (one record per
+   submission) and ``grading_report.html``.
 
-The exit status is non-zero only when the run itself fails (the gradebook cannot be built, a
-worker crashed), never because of what a student submitted.
+Ctrl-C or SIGTERM ends the kernels, removes the temporary folders and leaves every submission
+merged whole or not at all (exit 130 / 143). The exit status is 1 when the grading machinery
+failed on a submission, 2 when the setup is broken, never because of what a student submitted.
 """
 
 from __future__ import annotations
 
 import argparse
-import html
-import json
+import csv
 import os
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
-import warnings
+import traceback
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from contextlib import nullcontext
 from pathlib import Path
 
 from tqdm import tqdm
 
+from grading import select
+from grading.collection import Submission, scan
+from grading.feedback import nbgrader_time
+from grading.interrupt import Interrupted, Stopper, end_descendants
+from grading.merge import merge
+from grading.names import one_line, printable
 from grading.sandbox import Limits
 from grading.worker import Job, Result, grade_submission, notebook_cells, run_nbgrader
 
-NOTES = "grading_messages.html"
+CSV_KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
+            "raw_score", "late_submission_penalty", "score", "max_score"]
 
 
-def submissions(course: Path, assignments: set[str]) -> tuple[list[tuple[str, str]], list[str]]:
-    """(student, assignment) pairs to grade, and messages for folders that are not assignments."""
-    pairs, skipped = [], []
-    root = course / "submitted"
-    for student in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        for folder in sorted(p for p in student.iterdir() if p.is_dir()):
-            if folder.name in assignments:
-                pairs.append((student.name, folder.name))
-            else:
-                skipped.append(f"{student.name}/{folder.name}: no assignment of that name in solutions/")
-    return pairs, skipped
+class SetupError(RuntimeError):
+    """The grading setup is broken (an assignment's own solution does not score full marks)."""
+
+
+def say(message: str) -> None:
+    print(f"[grading] {printable(message)}", file=sys.stderr, flush=True)
 
 
 def build_gradebook(course: Path, assignments: list[str], work: Path) -> Path:
@@ -65,119 +75,180 @@ def build_gradebook(course: Path, assignments: list[str], work: Path) -> Path:
     return template
 
 
-def merge(course: Path, result: Result) -> None:
-    """Replace the student's submission in the real gradebook with the worker's result."""
+def export_csv(course: Path) -> Path:
+    """grades.csv from the gradebook, every cell quoted as the csv module needs."""
     from nbgrader.api import Gradebook, MissingEntry
 
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from nbgrader's add_submission
-        gradebook.update_or_create_student(result.student)
-        try:
-            gradebook.remove_submission(result.assignment, result.student)
-        except MissingEntry:
-            pass
-        submission = gradebook.add_submission(result.assignment, result.student)
-        if result.timestamp:
-            from datetime import datetime
-            submission.timestamp = datetime.fromisoformat(result.timestamp)
-        for notebook in submission.notebooks:
-            cells = result.grades.get(notebook.name, {})
-            for grade in notebook.grades:
-                saved = cells.get(grade.name)
-                if saved is None:  # not graded (missing or unreadable notebook): 0
-                    grade.auto_score, grade.needs_manual_grade = 0.0, False
-                    continue
-                grade.auto_score = saved["auto_score"]
-                grade.manual_score = saved["manual_score"]
-                grade.extra_credit = saved["extra_credit"]
-                grade.needs_manual_grade = saved["needs_manual_grade"]
-            for comment in notebook.comments:
-                comment.auto_comment = cells.get(comment.name, {}).get("auto_comment")
-        gradebook.db.commit()
-    for kind, source in (("autograded", result.autograded), ("feedback", result.feedback)):
-        target = course / kind / result.student / result.assignment
-        if target.exists():
-            shutil.rmtree(target)
-        if source is not None:
-            shutil.copytree(source, target)
-    if result.messages:
-        target = course / "feedback" / result.student / result.assignment
-        target.mkdir(parents=True, exist_ok=True)
-        items = "".join(f"<li>{html.escape(m)}</li>" for m in result.messages)
-        (target / NOTES).write_text(
-            f"<!doctype html><meta charset=utf-8><title>Grading messages</title>"
-            f"<h1>{html.escape(result.assignment)}: grading messages</h1><ul>{items}</ul>")
+    path, partial = course / "grades.csv", course / "grades.csv.partial"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook, \
+            open(partial, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_KEYS)
+        for assignment in gradebook.assignments:
+            for student in gradebook.students:
+                try:
+                    sub = gradebook.find_submission(assignment.name, student.id)
+                    got = (sub.timestamp, sub.score, sub.late_submission_penalty)
+                except MissingEntry:
+                    got = (None, 0.0, 0.0)
+                writer.writerow([assignment.name, assignment.duedate, got[0], student.id, student.last_name,
+                                 student.first_name, student.email, got[1], got[2], got[1] - got[2],
+                                 assignment.max_score])
+    os.replace(partial, path)
+    return path
 
 
-def export_csv(course: Path) -> Path:
-    code, log = run_nbgrader(course, ["export", "--to", str(course / "grades.csv")])
-    if code != 0:
-        raise RuntimeError(f"nbgrader export failed:\n{log}")
-    return course / "grades.csv"
+def record(result: Result, prints: dict) -> dict:
+    return {"student": result.student, "assignment": result.assignment, "seconds": round(result.seconds, 2),
+            "messages": result.messages, "failed": result.failed, "graded_at": nbgrader_time(None),
+            "files": prints[(result.student, result.assignment)], "tests": prints[result.assignment]}
 
 
-def grade(course: Path, workers: int | None = None, limits: Limits | None = None,
-          report: bool = True, progress: bool = True) -> list[Result]:
-    """Grade every submission of the course; the results, in merge order."""
-    course = course.resolve()
-    limits = limits or Limits()
-    known = {p.name for p in (course / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()}
-    pairs, skipped = submissions(course, known)
-    for message in skipped:
-        print(f"[grading] skipped {message}", file=sys.stderr)
-    assignments = sorted({a for _, a in pairs})
-    if not pairs:
-        print(f"[grading] nothing to grade under {course / 'submitted'} (try `make demo-class`)")
-        return []
-    work = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
-    results: list[Result] = []
+def choose(course: Path, known: set[str], assignments, students, force: bool):
+    """(submissions to grade, fingerprints, records), printing what is refused or skipped."""
+    found, rejected, skipped = scan(course, known)
+    for note in skipped:
+        say(f"skipped {note}")
+    for bad in rejected:
+        say(f"NOT GRADED {bad.student}/{bad.assignment}: {bad.message}")
+    for name in sorted(set(assignments or []) - known):
+        say(f"no assignment {name!r} in solutions/")
+    chosen = select.wanted(found, assignments, students)
+    prints = {a: select.fingerprint(course / "solutions" / a) for a in {s.assignment for s in chosen}}
+    prints.update({(s.student, s.assignment): select.fingerprint(s.folder) for s in chosen})
+    records = select.load(course)
+    todo, unchanged = select.plan(chosen, records, prints, force)
+    if unchanged:
+        names = ", ".join(f"{s.student}/{s.assignment}" for s in unchanged[:20])
+        more = f" and {len(unchanged) - 20} more" if len(unchanged) > 20 else ""
+        say(f"unchanged since last graded, skipped (--force to regrade): {len(unchanged)}: {names}{more}")
+    return todo, prints, records, rejected
+
+
+def merge_one(course: Path, result: Result, submission: Submission, notebooks: list[str]) -> None:
+    """Merge; a merge that fails becomes the submission's message and a zero."""
     try:
-        template = build_gradebook(course, assignments, work)
-        cells = {a: notebook_cells(template, a) for a in assignments}
-        jobs = [Job(s, a, course / "submitted" / s / a, course, template, cells[a], work / f"{i:04d}", limits)
-                for i, (s, a) in enumerate(pairs)]
-        workers = max(1, workers or os.cpu_count() or 1)
-        with ThreadPoolExecutor(workers) as pool, \
-                tqdm(total=len(jobs), unit="submission", disable=not progress, file=sys.stderr) as bar:
-            futures = [pool.submit(grade_submission, job) for job in jobs]
-            for future in as_completed(futures):
-                result = future.result()
-                merge(course, result)
-                shutil.rmtree(work / f"{jobs[futures.index(future)].work.name}", ignore_errors=True)
-                results.append(result)
-                bar.set_postfix_str(f"{result.student}/{result.assignment}")
-                bar.update()
-        export_csv(course)
-        (course / "grading_results.json").write_text(json.dumps(
-            [{"student": r.student, "assignment": r.assignment, "seconds": round(r.seconds, 2),
-              "messages": r.messages, "failed": r.failed} for r in results], indent=1))
-        if report:
-            from grading.report import write_report
-            write_report(course, results)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+        merge(course, result, submission, notebooks)
+    except Interrupted:
+        raise
+    except Exception as error:
+        result.failed = True
+        result.messages.append(f"grading failed while merging: {type(error).__name__}: {error}")
+        result.grades, result.autograded, result.feedback = {}, None, None
+        merge(course, result, submission, notebooks)
+
+
+def safely(job: Job) -> Result:
+    """grade_submission, with any exception it lets through turned into the submission's message."""
+    try:
+        return grade_submission(job)
+    except Exception as error:
+        result = Result(job.student, job.assignment, failed=True, log=traceback.format_exc())
+        result.messages.append(f"grading failed: {type(error).__name__}: {error}")
+        return result
+
+
+def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, prints, records):
+    """Gradebook, preflight, the workers and the merges; the results in merge order."""
+    assignments = sorted({s.assignment for s in todo})
+    template = build_gradebook(course, assignments, work)
+    cells = {a: notebook_cells(template, a) for a in assignments}
+    if check_setup:
+        from grading.preflight import preflight
+        problems = preflight(course, work / "release", template, cells, work, limits, pool)
+        if problems:
+            raise SetupError("\n".join(problems))
+    # the submission time is set at the merge, from the collection (the worker's copy is the student's)
+    jobs = {pool.submit(safely, Job(s.student, s.assignment, s.folder, course, template, cells[s.assignment],
+                                    work / f"{i:04d}", limits)): s
+            for i, s in enumerate(todo)}
+    results = []
+    with tqdm(total=len(jobs), unit="submission", disable=not progress, file=sys.stderr) as bar:
+        for future in as_completed(jobs):
+            submission, result = jobs[future], future.result()
+            result.messages = submission.notes + result.messages
+            with stopper.held():
+                merge_one(course, result, submission, list(cells[submission.assignment]))
+                records[(result.student, result.assignment)] = record(result, prints)
+                select.save(course, records)
+            shutil.rmtree(work / f"{list(jobs).index(future):04d}", ignore_errors=True)
+            results.append(result)
+            bar.set_postfix_str(one_line(f"{result.student}/{result.assignment}", 60))
+            bar.update()
     return results
 
 
-def main(argv: list[str] | None = None) -> int:
+def grade(course: Path, workers: int | None = None, limits: Limits | None = None, report: bool = True,
+          progress: bool = True, assignments: list[str] | None = None, students: list[str] | None = None,
+          force: bool = False, check_setup: bool = True) -> list[Result]:
+    """Grade the chosen submissions of the course; the results of this run, in merge order."""
+    course = course.resolve()
+    known = {p.name for p in (course / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()}
+    todo, prints, records, rejected = choose(course, known, assignments, students, force)
+    if not todo:
+        say(f"nothing to grade under {course / 'submitted'} (try `make demo-class`, or --force)")
+        return []
+    main = threading.current_thread() is threading.main_thread()
+    work = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
+    pool = ThreadPoolExecutor(max(1, workers or os.cpu_count() or 1))
+    finished = False
+    try:
+        with Stopper() if main else nullcontext(Stopper()) as stopper:
+            results = grade_all(course, todo, work, pool, stopper, limits or Limits(), check_setup, progress,
+                                prints, records)
+            finished = True
+    finally:
+        pool.shutdown(wait=finished, cancel_futures=True)
+        while not finished and any(t.is_alive() for t in pool._threads):
+            end_descendants(grace=1.0)  # a worker may start its next nbgrader step before it sees the end
+            time.sleep(0.2)
+        shutil.rmtree(work, ignore_errors=True)
+    export_csv(course)
+    if report:
+        from grading.report import write_report
+        write_report(course, results)
+    return results
+
+
+def names(values: list[str] | None) -> list[str] | None:
+    """``--student a --student b,c`` -> [a, b, c]."""
+    return [n for v in values for n in v.split(",") if n] if values else None
+
+
+def parse(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (nbgrader_config.py)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GRADE_WORKERS", 0)) or None,
                         help="parallel submissions (default: all cores; env GRADE_WORKERS)")
+    parser.add_argument("--assignment", action="append", help="only this assignment (repeat, or a,b)")
+    parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
+    parser.add_argument("--force", action="store_true", help="regrade even submissions that did not change")
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds per notebook")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
     parser.add_argument("--no-report", action="store_true")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
     limits = Limits(notebook_seconds=args.timeout, memory=args.memory_mb << 20)
     start = time.perf_counter()
-    results = grade(args.course, args.workers, limits, report=not args.no_report)
+    try:
+        results = grade(args.course, args.workers, limits, report=not args.no_report,
+                        assignments=names(args.assignment), students=names(args.student), force=args.force)
+    except SetupError as error:
+        say(f"REFUSING TO GRADE: the setup is broken; nothing was graded.\n{error}")
+        return 2
+    except Interrupted as stop:
+        say(f"stopped by {signal.Signals(stop.args[0]).name}: kernels ended, temporary folders removed; "
+            "every submission merged so far is complete; run again to grade the rest")
+        return 128 + stop.args[0]
     failed = [r for r in results if r.failed]
     for result in failed:
-        print(f"[grading] FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n"
-              f"{result.log[-3000:]}", file=sys.stderr)
-    print(f"[grading] {len(results)} submissions graded in {time.perf_counter() - start:.1f} s; "
-          f"grades.csv, feedback/, grading_report.html in {args.course.resolve()}")
+        say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")
+    say(f"{len(results)} submissions graded in {time.perf_counter() - start:.1f} s; "
+        f"grades.csv, feedback/, grading_report.html in {args.course.resolve()}")
     return 1 if failed else 0
 
 

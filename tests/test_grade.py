@@ -224,8 +224,8 @@ def scores_from_csv(course: Path) -> dict[str, float]:
 
 
 def messages_of(course: Path, student: str) -> str:
-    page = course / "feedback" / student / A / "grading_messages.html"
-    return html.unescape(page.read_text()) if page.exists() else ""
+    pages = (course / "feedback" / student / A).glob("*.html")  # the banner atop each feedback page
+    return html.unescape("".join(page.read_text() for page in pages))
 
 
 

@@ -1,0 +1,117 @@
+"""One graded submission merged into the course: gradebook, ``autograded/`` and ``feedback/``.
+
+The merge keeps what the instructor did, as ``nbgrader autograde`` does: manual scores, manual
+comments and extra credit stay; only the automatic scores and comments change, and a cell with a
+manual score is marked for review again. The gradebook changes are one transaction; the folders
+are built beside their targets and swapped in after the commit; the caller holds off signals
+meanwhile (:mod:`grading.interrupt`), so a submission is merged whole or not at all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+
+from grading import feedback
+
+
+def _submission(gradebook, assignment: str, student: str):
+    """(submission, created): the existing submission, or a new one with every grade empty."""
+    from nbgrader.api import MissingEntry, Student
+
+    try:
+        gradebook.find_student(student)
+    except MissingEntry:
+        gradebook.db.add(Student(id=student))
+    try:
+        return gradebook.find_submission(assignment, student), False
+    except MissingEntry:
+        return gradebook.add_submission(assignment, student), True
+
+
+def _apply(submission, grades: dict) -> None:
+    """Automatic scores and comments from the worker; the instructor's fields untouched."""
+    for notebook in submission.notebooks:
+        cells = grades.get(notebook.name, {})
+        for grade in notebook.grades:
+            saved = cells.get(grade.name)
+            grade.auto_score = saved["auto_score"] if saved else 0.0  # not graded (missing, unreadable): 0
+            needs = bool(saved and saved["needs_manual_grade"])
+            grade.needs_manual_grade = needs or grade.manual_score is not None
+        for comment in notebook.comments:
+            comment.auto_comment = cells.get(comment.name, {}).get("auto_comment")
+
+
+def merge_scores(course: Path, result, timestamp: datetime | None) -> None:
+    """The result's automatic scores into the real gradebook, in one transaction."""
+    from nbgrader.api import Gradebook
+
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from nbgrader's add_submission
+        created = False
+        try:
+            submission, created = _submission(gradebook, result.assignment, result.student)
+            _apply(submission, result.grades)
+            if timestamp is not None:
+                submission.timestamp = timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+            gradebook.db.commit()
+        except BaseException:
+            gradebook.db.rollback()
+            if created:
+                gradebook.remove_submission(result.assignment, result.student)
+            raise
+
+
+def _staged(target: Path) -> Path:
+    staging = target.with_name(f".{target.name}.merging")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    return staging
+
+
+def _swap(staging: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(staging, target)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def stage_files(course: Path, result, submission, notebooks: list[str]) -> dict[Path, Path]:
+    """Build the new autograded and feedback folders next to their targets; {staging: target}."""
+    student, assignment = result.student, result.assignment
+    graded = course / "autograded" / student / assignment
+    staged = {}
+    staging = _staged(graded)
+    if result.autograded is not None and Path(result.autograded).is_dir():
+        shutil.copytree(result.autograded, staging, symlinks=True)
+        staged[staging] = graded
+    target = course / "feedback" / student / assignment
+    staging = _staged(target)
+    feedback.assemble(staging, result.feedback, assignment, notebooks,
+                      feedback.submitted_notebooks(submission.folder), result.messages,
+                      submission.timestamp, feedback.read_secret(submission.folder))
+    staged[staging] = target
+    return staged
+
+
+def merge(course: Path, result, submission, notebooks: list[str]) -> None:
+    """Files staged, gradebook committed, files swapped in; a stale autograded copy removed."""
+    staged = stage_files(course, result, submission, notebooks)
+    try:
+        merge_scores(course, result, submission.timestamp)
+    except BaseException:
+        for staging in staged:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
+    graded = course / "autograded" / result.student / result.assignment
+    if graded not in staged.values() and graded.exists():
+        shutil.rmtree(graded)
+    for staging, target in staged.items():
+        _swap(staging, target)

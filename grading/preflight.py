@@ -1,0 +1,88 @@
+"""Before grading anyone: each assignment's own solution graded through the very same path.
+
+The released notebook with the solutions filled in (as :func:`grading.corpus.filled` makes it) is
+graded by :func:`grading.worker.grade_submission` with the run's limits, sandbox and gradebook
+template. Anything short of full marks means the setup is broken (the kernel cannot import
+``cnnlib``, a sandbox tool is missing, a test was changed so that the solution fails it): the run
+grades nobody and says what failed, instead of giving the whole class zeros.
+"""
+
+from __future__ import annotations
+
+import shutil
+from concurrent.futures import Executor
+from pathlib import Path
+
+import nbformat
+
+from grading import corpus
+from grading.names import printable
+from grading.worker import Job, grade_submission
+
+STUDENT = "solution-check"
+
+
+def totals(grades: dict) -> tuple[float, float]:
+    """(score, max score) over every graded cell of a worker's result."""
+    score = maximum = 0.0
+    for cells in grades.values():
+        for grade in cells.values():
+            if "max_score" in grade:
+                score += grade["auto_score"] or 0.0
+                maximum += grade["max_score"]
+    return score, maximum
+
+
+def cell_errors(notebook: Path, cells: set[str]) -> list[str]:
+    """'cell: Error: message' for the named cells' error outputs in a graded notebook."""
+    try:
+        nb = nbformat.read(str(notebook), as_version=4)
+    except Exception as error:
+        return [f"{notebook.name} unreadable: {error}"]
+    found = []
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for output in cell.get("outputs", []) if grade_id in cells else []:
+            if output.get("output_type") == "error":
+                found.append(f"{grade_id}: {output.get('ename')}: {str(output.get('evalue'))[:300]}")
+    return found
+
+
+def solution_job(course: Path, release: Path, assignment: str, template: Path, notebooks: dict,
+                 work: Path, limits) -> Job:
+    """A job whose submission is the assignment's solution in the released notebook."""
+    root = work / "root"
+    root.mkdir(parents=True)
+    (root / "solutions").symlink_to(course / "solutions")
+    (root / "exercises").symlink_to(release)
+    corpus.write(corpus.filled(assignment, root=root), work / "submission", assignment)
+    return Job(STUDENT, assignment, work / "submission", course, template, notebooks, work / "grade", limits)
+
+
+def check(job: Job) -> str | None:
+    """None when the solution scores full marks; otherwise what went wrong."""
+    result = grade_submission(job)
+    score, maximum = totals(result.grades)
+    if not result.failed and maximum > 0 and score >= maximum:
+        return None
+    lost = {name for cells in result.grades.values() for name, g in cells.items()
+            if "max_score" in g and (g["auto_score"] or 0.0) < g["max_score"]}
+    graded = job.work / "course" / "autograded" / STUDENT / job.assignment
+    details = [e for name in job.notebooks for e in cell_errors(graded / f"{name}.ipynb", lost)]
+    lines = [f"{job.assignment}: its own solution scored {score:g} of {maximum:g} through the grading path."]
+    lines += [f"  {m}" for m in result.messages + details[:8]]
+    if result.failed or not result.grades or not details:
+        lines.append("  log: " + result.log[-1500:].strip().replace("\n", "\n  "))
+    return printable("\n".join(lines))
+
+
+def preflight(course: Path, release: Path, template: Path, cells: dict, work: Path, limits,
+              pool: Executor) -> list[str]:
+    """Check every assignment in ``cells`` on ``pool``; the problems found (empty: the setup is sound)."""
+    jobs = [solution_job(course, release, a, template, cells[a], work / f"preflight-{i}", limits)
+            for i, a in enumerate(sorted(cells))]
+    try:
+        return [p for p in pool.map(check, jobs) if p]
+    finally:
+        for job in jobs:
+            shutil.rmtree(job.work.parent, ignore_errors=True)
