@@ -45,11 +45,14 @@ release: $(STAMP)
 	rm -rf exercises
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/nbgrader generate_assignment "*" --force
 
-# Grading a class: every submission under submitted/, each kernel in a bubblewrap sandbox,
-# WORKERS at a time (default: all cores). Exits non-zero only if the run itself fails.
+# Grading a class: the submissions under submitted/ that changed since they were last graded
+# (FORCE=1: all), ASSIGNMENT=/STUDENT= to choose (names, comma-separated), each kernel in a bubblewrap
+# sandbox, WORKERS at a time (default: all cores). Exit 1: the machinery failed on a submission;
+# 2: the setup is broken (an assignment's own solution does not score full marks), nothing graded.
 .PHONY: grade demo-class sandbox
 grade: $(STAMP) sandbox
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grading.run --course . $(if $(WORKERS),--workers $(WORKERS))
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grading.run --course . $(if $(WORKERS),--workers $(WORKERS)) \
+	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(STUDENT),--student "$(STUDENT)") $(if $(FORCE),--force)
 
 # A shipped demo class in submitted/, to try `make grade` on.
 demo-class: $(STAMP)
