@@ -201,9 +201,10 @@ def googlenet(num_classes: int = 1000, image_size: int = 224, dropout: float = 0
     about 7.0M (6.0M without that layer). The paper's "12 times fewer parameters than
     AlexNet" (about 5M) and the deck's "4 million" are rounder and smaller than either. The
     two auxiliary classifiers (used only in training) would add about 3.2M each.
-    ``image_size`` (a multiple of 32) sets the final average pool.
+    ``image_size`` is a multiple of 32; the final average pool is global
+    (``AdaptiveAvgPool2d(1)``, as torchvision's), whatever the size.
     """
-    final = _check_image_size("googlenet", image_size)
+    _check_image_size("googlenet", image_size)
     layers = dict(
         conv1=nn.Conv2d(3, 64, 7, stride=2, padding=3), relu1=nn.ReLU(),
         pool1=nn.MaxPool2d(3, 2, padding=1),
@@ -218,7 +219,7 @@ def googlenet(num_classes: int = 1000, image_size: int = 224, dropout: float = 0
         layers[f"inception{name}"] = block = InceptionBlock(channels, *widths)
         channels = block.out_channels
     return NamedSequential(
-        **layers, avgpool=nn.AvgPool2d(final, stride=1), flatten=nn.Flatten(),
+        **layers, avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
         dropout=nn.Dropout(dropout), fc=nn.Linear(channels, num_classes),
     )
 
@@ -245,14 +246,15 @@ def resnet(blocks=(2, 2, 2, 2), num_classes: int = 1000, image_size: int = 224):
     ``(3, 4, 6, 3)`` ResNet-34. x: (N, 3, 224, 224) -> (N, num_classes).
 
     conv1 64@7x7 stride 2 + BN + ReLU, 3x3 max pool stride 2, four stages of 64, 128, 256,
-    512 channels, global average pool, fc. Downsampling shortcuts are 1x1 conv + BN.
+    512 channels, global average pool (``AdaptiveAvgPool2d(1)``), fc. Downsampling shortcuts
+    are 1x1 conv + BN.
     """
-    final = _check_image_size("resnet", image_size)
+    _check_image_size("resnet", image_size)
     return NamedSequential(
         conv1=nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False), bn1=nn.BatchNorm2d(64),
         relu=nn.ReLU(), maxpool=nn.MaxPool2d(3, 2, padding=1),
         **_stages((64, 128, 256, 512), blocks, first_stride=1),
-        avgpool=nn.AvgPool2d(final), flatten=nn.Flatten(), fc=nn.Linear(512, num_classes),
+        avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(512, num_classes),
     )
 
 
@@ -274,7 +276,7 @@ def resnet_cifar(depth: int = 20, num_classes: int = 10) -> NamedSequential:
     return NamedSequential(
         conv1=nn.Conv2d(3, 16, 3, padding=1, bias=False), bn1=nn.BatchNorm2d(16), relu=nn.ReLU(),
         **_stages((16, 32, 64), (n, n, n), first_stride=1),
-        avgpool=nn.AvgPool2d(8), flatten=nn.Flatten(), fc=nn.Linear(64, num_classes),
+        avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(64, num_classes),
     )
 
 

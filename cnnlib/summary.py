@@ -155,6 +155,11 @@ def output_shape(module, shape: tuple, name: str = "layer") -> tuple | None:
         return (shape[0], module.out_channels, *_spatial(name, shape, module, kind))
     if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
         return shape[:2] + _spatial(name, shape, module, "pool")
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and not getattr(
+            module, "return_indices", False):
+        size = module.output_size
+        sizes = size if isinstance(size, (tuple, list)) else (size, size)
+        return shape[:2] + tuple(n if m is None else m for n, m in zip(shape[2:], sizes, strict=True))
     if isinstance(module, nn.Linear):
         _expect_channels(name, shape, -1, module.in_features, "in_features")
         return shape[:-1] + (module.out_features,)

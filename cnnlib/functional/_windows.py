@@ -10,15 +10,19 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 
-def pad2d(x: np.ndarray, padding: tuple[int, int], value: float = 0.0) -> np.ndarray:
-    """Pad the last two axes of ``x`` by ``padding = (P_h, P_w)`` on both sides.
+def pad2d(
+    x: np.ndarray, padding: tuple[int, int], value: float = 0.0, extra: tuple[int, int] = (0, 0)
+) -> np.ndarray:
+    """Pad the last two axes of ``x`` by ``padding = (P_h, P_w)`` on both sides, plus ``extra``
+    rows and columns at the bottom and right (where a ceil-mode pooling window hangs over).
 
-    x: (..., H, W) -> (..., H + 2 P_h, W + 2 P_w); returns ``x`` itself when there is no padding.
+    x: (..., H, W) -> (..., H + 2 P_h + E_h, W + 2 P_w + E_w); ``x`` itself when there is none.
     """
     ph, pw = padding
-    if ph == 0 and pw == 0:
+    if ph == 0 and pw == 0 and extra == (0, 0):
         return x
-    out = np.full(x.shape[:-2] + (x.shape[-2] + 2 * ph, x.shape[-1] + 2 * pw), value, x.dtype)
+    shape = (x.shape[-2] + 2 * ph + extra[0], x.shape[-1] + 2 * pw + extra[1])
+    out = np.full(x.shape[:-2] + shape, value, x.dtype)
     out[..., ph : ph + x.shape[-2], pw : pw + x.shape[-1]] = x
     return out
 

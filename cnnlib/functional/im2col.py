@@ -99,7 +99,9 @@ def add_windows(per_offset: np.ndarray, in_size, stride, dilation, padding) -> n
     """
     n, c, kh, kw, h_out, w_out = per_offset.shape
     (h, w), (sh, sw), (dh, dw), (ph, pw) = in_size, stride, dilation, padding
-    image = np.zeros((n, c, h + 2 * ph, w + 2 * pw), per_offset.dtype)
+    # Windows may hang over the bottom and right edges (pooling's ceil_mode): room for them too.
+    rows_needed, columns_needed = (h_out - 1) * sh + (kh - 1) * dh + 1, (w_out - 1) * sw + (kw - 1) * dw + 1
+    image = np.zeros((n, c, max(h + 2 * ph, rows_needed), max(w + 2 * pw, columns_needed)), per_offset.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)

@@ -20,11 +20,12 @@ from .init import manual_seed
 from .linear import Linear
 from .loss import CrossEntropyLoss
 from .module import Module, Parameter
-from .pooling import AvgPool2d, MaxPool2d
+from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
 from .residual import ResidualBlock
 
 __all__ = [
     "Module", "Parameter", "manual_seed",
-    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "ReLU", "Flatten", "Linear",
+    "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d", "ReLU", "Flatten", "Linear",
     "Dropout", "BatchNorm2d", "Sequential", "Identity", "ResidualBlock", "CrossEntropyLoss",
 ]
