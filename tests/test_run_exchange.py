@@ -198,6 +198,23 @@ def test_regrade_keeps_manual_work_and_grades_only_what_changed(term):
     assert manual_of(course, "gus")[0] == 0.0
 
 
+def test_manual_comments_reach_the_students_after_a_refresh(term):
+    course = term["course"]
+    done = subprocess.run([sys.executable, "-m", "grading.refresh", "--course", str(course),
+                           "--assignment", A], cwd=ROOT, env=env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and "rebuilt for 4 submissions" in done.stderr, done.stderr[-3000:]
+    folder = course / "feedback" / "gus" / A
+    assert {"timestamp.txt", "submission_secret.txt", f"{A}.html"} <= {p.name for p in folder.iterdir()}
+    assert "See me about the indexing." in (folder / f"{A}.html").read_text()
+    fay = course / "feedback" / "fay" / A / "convolution_final.html"
+    assert "messages from the grader" in fay.read_text()
+    nbgrader(course, "release_feedback", A)
+    home = term["tmp"] / "home" / "gus"
+    nbgrader(home, "fetch_feedback", A, *student_args(term["exchange"], "gus"), home=home)
+    assert any("See me about the indexing." in page for page in fetched(term, "gus").values())
+
+
 def test_report_links_each_students_feedback(term):
     page = (term["course"] / "grading_report.html").read_text()
     for student in ("ada", "ben", "fay", "gus"):

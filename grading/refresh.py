@@ -1,0 +1,67 @@
+"""``python -m grading.refresh --assignment A``: feedback with the formgrader's manual scores and comments.
+
+``make grade`` renders feedback from its own automatic scores. After manual grading, this renders
+the pages again from the real gradebook (``nbgrader generate_feedback`` into a throw-away folder,
+with the course's preprocessors, which keep hidden tests out) and rebuilds each feedback folder
+with :func:`grading.feedback.assemble`: the grader's banner, ``timestamp.txt``, the exchange's
+secret and a page for every notebook, so ``nbgrader release_feedback`` delivers it as before.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+from grading import feedback, select
+from grading.collection import scan
+from grading.names import printable
+from grading.worker import notebook_cells, run_nbgrader
+
+SCRATCH = ".feedback-refresh"
+
+
+def refresh(course: Path, assignment: str, students: list[str] | None = None) -> list[str]:
+    """Rebuild the feedback folders of ``assignment``; the students whose folders were rebuilt."""
+    course = course.resolve()
+    records = select.load(course)
+    scratch = course / SCRATCH
+    shutil.rmtree(scratch, ignore_errors=True)
+    try:
+        code, log = run_nbgrader(course, ["generate_feedback", assignment, "--force",
+                                          f"--CourseDirectory.feedback_directory={SCRATCH}"])
+        if code != 0 and not scratch.is_dir():
+            raise RuntimeError(f"nbgrader generate_feedback failed:\n{log[-3000:]}")
+        notebooks = list(notebook_cells(course / "gradebook.db", assignment))
+        found, _, _ = scan(course, {assignment})
+        done = []
+        for sub in select.wanted(found, [assignment], students):
+            record = records.get((sub.student, assignment))
+            if record is None:  # never graded by make grade: nothing to refresh
+                continue
+            target, rendered = (course / name / sub.student / assignment for name in ("feedback", SCRATCH))
+            feedback.assemble(target, rendered, assignment, notebooks,
+                              feedback.submitted_notebooks(sub.folder), record.get("messages", []),
+                              sub.timestamp, feedback.read_secret(sub.folder))
+            done.append(sub.student)
+        return done
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--course", type=Path, default=Path.cwd())
+    parser.add_argument("--assignment", required=True)
+    parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
+    args = parser.parse_args(argv)
+    students = [n for v in args.student for n in v.split(",")] if args.student else None
+    done = refresh(args.course, args.assignment, students)
+    print(printable(f"[grading] feedback rebuilt for {len(done)} submissions of {args.assignment}: "
+                    f"{', '.join(done)}"), file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
