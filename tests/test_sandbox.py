@@ -1,0 +1,179 @@
+"""The kernel's sandbox from the inside, without nbgrader: who it runs as, what it sees, what it may write.
+
+Each probe starts the kernelspec's own command line (``grading.sandbox.bwrap_argv``, inside the
+grading process's private runtime tmpfs of ``runtime_wrapper``) with ``python -c PROBE`` in place
+of ``-m ipykernel_launcher`` and reads back what the probe found as JSON. Small limits keep it
+fast. The tests run as root (CI: setpriv to 65534, a pids cgroup) and, through
+:func:`test_the_sandbox_holds_for_an_ordinary_user`, as a throw-away ordinary user (a user
+namespace, ``RLIMIT_NPROC``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from grading import sandbox
+from grading.cgroups import PidsCgroup
+from grading.intake import remove_tree
+from grading.sandbox import HOME, REPO, Limits
+
+LIMITS = Limits(scratch_bytes=8 << 20, runtime_bytes=8 << 20, processes=32, memory=1 << 30)
+pytestmark = pytest.mark.skipif(not Path(sandbox.BWRAP).exists(), reason="bubblewrap is not installed")
+
+
+def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None) -> dict:
+    """Run ``code`` as the kernel would run; the JSON object it prints last."""
+    scratch, runtime = tmp_path / "scratch", tmp_path / "runtime"
+    scratch.mkdir()
+    runtime.mkdir()
+    for name, text in (files or {}).items():
+        (scratch / name).write_text(text)
+        (scratch / name).chmod(0o644)
+    scratch.chmod(0o755)
+    (tmp_path / "host_secret.txt").write_text("the gradebook")
+    groups = [g for g in [PidsCgroup.create(LIMITS.processes)] if g]
+    argv = sandbox.bwrap_argv(scratch, runtime, sandbox.write_etc(tmp_path / "etc"), LIMITS, groups)
+    argv = argv[:argv.index("-m")] + ["-c", code]
+    share = ["/bin/sh", "-c", '[ "$(id -u)" != 0 ] || chown 65534:65534 "$1"; shift; exec "$@"', "sh",
+             str(runtime)]  # what SandboxExecute does for the kernel's sockets
+    try:
+        done = subprocess.run(sandbox.runtime_wrapper(runtime, LIMITS) + share + argv, capture_output=True,
+                              text=True, timeout=120)
+    finally:
+        for group in groups:
+            group.remove()
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+LOOK = r"""
+import json, os, sys
+found = {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups(), "cwd": os.getcwd(),
+         "path0": sys.path[0] if sys.path else None}
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+found.update({k: status[k].strip() for k in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "NoNewPrivs")})
+def writable(path):
+    try:
+        open(path, "w").close()
+        return True
+    except OSError:
+        return False
+found["proc_sys_writable"] = [p for p in ("/proc/sys/kernel/core_pattern", "/proc/sys/vm/drop_caches",
+                                           "/proc/sysrq-trigger") if writable(p)]
+found["dev"] = sorted(os.listdir("/dev"))
+found["etc"] = sorted(os.listdir("/etc"))
+found["home"] = sorted(os.listdir("/home"))
+found["root_entries"] = sorted(os.listdir("/"))
+found["exists"] = [p for p in sys.argv[1:] if os.path.lexists(p)]
+found["root_writable"] = writable("/planted")
+os.chdir(os.environ["HOME"])
+found["own_file"] = open("data.txt").read()
+import numpy, cnnlib.nn
+found["numpy"], found["cnnlib"] = numpy.__file__, cnnlib.nn.__file__
+print(json.dumps(found))
+"""
+
+
+def test_the_kernel_is_unprivileged_and_sees_an_allowlist(tmp_path):
+    secret = tmp_path / "host_secret.txt"
+    hidden = [str(secret), "/etc/shadow", "/srv", "/var", "/root/.bashrc", str(REPO / "solutions"),
+              str(REPO / "grading"), str(REPO / "gradebook.db"), str(Path.home() / ".ssh"), "/dev/sda",
+              "/dev/mem"]
+    code = LOOK.replace("sys.argv[1:]", repr(hidden))
+    found = run_probe(tmp_path, code, {"data.txt": "mine", "numpy.py": "raise SystemExit('student numpy')",
+                                       "cnnlib.py": "raise SystemExit('student cnnlib')",
+                                       "sitecustomize.py": "raise SystemExit('student site')"})
+    assert (found["uid"], found["gid"]) == (65534, 65534) and set(found["groups"]) <= {65534}
+    assert int(found["CapEff"], 16) == int(found["CapPrm"], 16) == int(found["CapAmb"], 16) == 0
+    if os.geteuid() == 0:  # the kernel's uid is the host's 65534: nothing left to gain
+        assert int(found["CapBnd"], 16) == 0
+    assert found["NoNewPrivs"] == "1"
+    assert found["proc_sys_writable"] == []
+    assert set(found["dev"]) <= {"null", "zero", "full", "random", "urandom", "tty", "ptmx", "pts", "shm",
+                                 "fd", "stdin", "stdout", "stderr", "core", "mqueue"}
+    assert found["etc"] == ["group", "hostname", "ld.so.cache", "passwd"] or found["etc"] == [
+        "group", "hostname", "passwd"]
+    assert found["home"] == ["student"]
+    assert found["exists"] == [] and not found["root_writable"]
+    assert found["cwd"] == "/" and found["path0"] != ""  # started outside the student's folder, -P
+    assert found["own_file"] == "mine"  # ... and its own files are still there by relative path
+    assert found["numpy"].startswith(sys.prefix) and found["cnnlib"].startswith("/opt/course/cnnlib")
+
+
+FILL = r"""
+import json, os, threading, time
+from pathlib import Path
+found = {}
+for place in (os.environ["HOME"], "/tmp", "/dev/shm", RUNTIME):
+    written = 0
+    try:
+        for i in range(64):
+            with open(f"{place}/fill-{i}", "wb") as handle:
+                handle.write(b"x" * (1 << 20))
+            written += 1
+    except OSError as error:
+        found[place] = [written, error.strerror]
+threads = 0
+try:
+    for _ in range(200):
+        threading.Thread(target=time.sleep, args=(5,), daemon=True).start()
+        threads += 1
+except RuntimeError:
+    pass
+found["threads"] = threads
+print(json.dumps(found))
+"""
+
+
+def test_every_writable_place_and_the_process_count_are_capped(tmp_path):
+    found = run_probe(tmp_path, FILL.replace("RUNTIME", repr(str(tmp_path / "runtime"))))
+    for place in (HOME, "/tmp", "/dev/shm", str(tmp_path / "runtime")):
+        assert place in found, f"{place}: 64 MB written under an 8 MB cap"
+        assert found[place][0] <= 8 and found[place][1] in ("No space left on device", "File too large")
+    assert found["threads"] < LIMITS.processes
+    assert not any(tmp_path.glob("runtime/fill-*"))  # the runtime tmpfs went with the grading process
+
+
+def test_the_sandbox_holds_for_an_ordinary_user():
+    """This file again, as a throw-away user (instructors rarely grade as root)."""
+    if os.geteuid() != 0:
+        pytest.skip("already running as an ordinary user: the tests above were the check")
+    if shutil.which("useradd") is None or shutil.which("setpriv") is None:
+        pytest.skip("useradd/setpriv missing: cannot make a throw-away user")
+    user = "cnn-grade-test"
+    if subprocess.run(["id", "-u", user], capture_output=True).returncode != 0:
+        made = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                               user], capture_output=True, text=True)
+        if made.returncode != 0:
+            pytest.skip(f"cannot add a throw-away user: {made.stderr.strip()}")
+    uid = subprocess.run(["id", "-u", user], capture_output=True, text=True).stdout.strip()
+    work = Path(tempfile.mkdtemp(prefix="cnn-as-user-", dir="/tmp"))  # pytest's own folders are root's
+    os.chown(work, int(uid), int(uid))
+    # the interpreter may live under root's home (pyenv): the user sees that installation and
+    # nothing else of /root, through a mount namespace of its own (what a readable install gives)
+    base = str(Path(sys.base_prefix).resolve())
+    view = [sandbox.BWRAP, "--dev-bind", "/", "/", "--die-with-parent"]
+    if base.startswith("/root/"):
+        view += ["--perms", "0755", "--tmpfs", "/root"]
+        for folder in sandbox._ancestors([base]):
+            view += ["--perms", "0755", "--dir", folder] if folder != "/root" else []
+        view += ["--ro-bind", base, base]
+    command = view + ["--", "setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--reset-env",
+                      "--", "env", f"PATH={Path(sys.executable).parent}:/usr/bin:/bin", f"HOME={work}",
+                      f"TMPDIR={work}", f"PYTHONPATH={REPO}", "HYPOTHESIS_PROFILE=ci",
+                      sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(REPO),
+                      f"--basetemp={work / 'pytest'}", str(Path(__file__)), "-k", "not ordinary_user"]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=work)
+    finally:
+        remove_tree(work)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    assert "2 passed" in done.stdout, done.stdout[-2000:]
