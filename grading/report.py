@@ -150,12 +150,18 @@ def assignment_section(course: Path, assignment: str, by_student: dict, records:
             f"<th>feedback</th><th>messages from the grader</th></tr>{''.join(rows)}</table>")
 
 
-def write_report(course: Path, results=None, name: str = "grading_report.html") -> Path:
-    """The report for every submission in the gradebook (``results`` is accepted and unused)."""
+def write_report(course: Path, results=None, rejected=(), name: str = "grading_report.html") -> Path:
+    """The report for every submission in the gradebook (``results``, this run's, are in the records);
+    ``rejected``: folders that could not be graded as named (:class:`grading.collection.Rejected`)."""
     data, records = read_gradebook(course), select.load(course)
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Grading report</title>"
              f"<style>{STYLE}</style></head><body><h1>Grading report</h1>"
              f"<p>{sum(map(len, data.values()))} submissions in {len(data)} assignments.</p>"]
+    if rejected:
+        refused = "".join(row(html.escape(r.student), html.escape(r.assignment), html.escape(r.message))
+                          for r in rejected)
+        parts.append("<h2>Folders not graded</h2><table><tr><th>folder</th><th>assignment</th><th>why</th>"
+                     f"</tr>{refused}</table>")
     parts += [assignment_section(course, a, data[a], records) for a in sorted(data) if data[a]]
     slow = sorted(records.values(), key=lambda r: -r.get("seconds", 0))[:10]
     slowest = "".join(row(html.escape(r["student"]), html.escape(r["assignment"]),

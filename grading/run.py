@@ -206,7 +206,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
     export_csv(course)
     if report:
         from grading.report import write_report
-        write_report(course, results)
+        write_report(course, results, rejected)
     return results
 
 

@@ -221,3 +221,28 @@ def test_report_links_each_students_feedback(term):
         assert f'href="feedback/{student}/{A}/' in page
     assert "http://" not in page and "https://" not in page
     assert "no flip" in page  # ben's mistake, named by the checker
+
+
+def test_report_loads_offline_in_chromium_and_its_links_resolve(term):
+    from urllib.parse import unquote, urlparse
+
+    from playwright.sync_api import sync_playwright
+
+    page_path = term["course"] / "grading_report.html"
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=flags, headless=True)
+        try:
+            page = browser.new_page()
+            requests = []
+            page.on("request", lambda request: requests.append(request.url))
+            page.goto(page_path.as_uri(), wait_until="load", timeout=30_000)
+            images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
+            links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
+            headings = page.inner_text("body")
+        finally:
+            browser.close()
+    assert all(url.startswith(("file://", "data:")) for url in requests), requests
+    assert images and all(width > 100 for width in images)  # the plots decoded
+    assert len(links) >= 5 and all(Path(unquote(urlparse(link).path)).is_file() for link in links), links
+    assert "Most common named mistakes" in headings and "Slowest submissions" in headings

@@ -2,7 +2,7 @@
 
 A changed test that the assignment's own solution fails: nothing is graded, the exit status is 2
 and the output names the cell. A run stopped by SIGTERM while kernels are running: it exits
-143 within seconds, ends every process it started, removes its temporary folders, and every
+143 within seconds, ends every process it started, removes its temporary folder, and every
 submission in the gradebook is there whole (each with all its grades), matching the records.
 """
 
@@ -36,8 +36,8 @@ def course_with(tmp: Path, solution=None) -> Path:
     return course
 
 
-def start(course: Path, tmp: Path, *args: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmp),
+def start(course: Path, *args: str) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=str(ROOT),
                PATH=f"{Path(sys.executable).parent}:{os.environ['PATH']}")
     return subprocess.Popen([sys.executable, "-m", "grading.run", "--course", str(course), "--workers", "2",
                              *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -51,7 +51,7 @@ def test_a_changed_test_that_the_solution_fails_stops_the_run(tmp_path):
     cell.source = cell.source.replace("[6, 8, -50]]", "[6, 8, -49]]")  # an instructor's typo
     course = course_with(tmp_path, solution)
     corpus.write(corpus.filled(A), course / "submitted" / "ada" / A, A)
-    process = start(course, tmp_path)
+    process = start(course)
     out, _ = process.communicate(timeout=300)
     assert process.returncode == 2, out[-3000:]
     assert "REFUSING TO GRADE" in out and "of 16 through the grading path" in out
@@ -60,6 +60,17 @@ def test_a_changed_test_that_the_solution_fails_stops_the_run(tmp_path):
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         assert gradebook.find_assignment(A).submissions == []
+
+
+def work_folder(pid: int) -> Path | None:
+    """The run's temporary folder, from the working directory of one of its processes."""
+    try:
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return None
+    parts = cwd.parts
+    found = [i for i, part in enumerate(parts) if part.startswith("cnn-grade-")]
+    return Path(*parts[:found[0] + 1]) if found else None
 
 
 def descendants_of(pid: int) -> list[int]:
@@ -73,7 +84,7 @@ def test_sigterm_mid_run_leaves_nothing_half_done(tmp_path):
     for student in ("slow_1", "slow_2", "slow_3"):  # still running when the signal comes
         corpus.write(corpus.filled(A, {"convolve2d": "while True:\n    pass\n"}),
                      course / "submitted" / student / A, A)
-    process = start(course, tmp_path, "--timeout", "120")
+    process = start(course, "--timeout", "120")
     deadline = time.monotonic() + 240
     while not (course / "grading_results.json").exists() and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -81,12 +92,14 @@ def test_sigterm_mid_run_leaves_nothing_half_done(tmp_path):
     time.sleep(2)
     running = descendants_of(process.pid)
     assert running  # kernels and nbgrader are at work
+    folders = {work_folder(pid) for pid in running} - {None}
+    assert folders, "the run's temporary folder was found"
     process.send_signal(signal.SIGTERM)
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, out[-3000:]
     assert "stopped by SIGTERM" in out
     assert [p for p in running if os.path.exists(f"/proc/{p}")] == []
-    assert [p for p in tmp_path.iterdir() if p.name.startswith("cnn-grade-")] == []
+    assert [f for f in folders if f.exists()] == []
     records = json.loads((course / "grading_results.json").read_text())
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
