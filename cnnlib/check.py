@@ -38,7 +38,7 @@ def _cnnlib_grads(op, arrays, grad_out, kwargs):
     """Gradients of sum(op(*arrays) * grad_out) for every array, None where an array is None."""
     _, backward, names = _layer(op)
     if op == "cross_entropy":
-        grads = (backward(*arrays, **kwargs) * grad_out,)
+        grads = (backward(*arrays, **kwargs, grad_out=grad_out),)
     else:
         without_bias = arrays[:2] if "bias" in names else arrays[:1]
         grads = backward(grad_out, *without_bias, **kwargs)

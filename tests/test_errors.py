@@ -92,10 +92,13 @@ def test_linear_feature_mismatch():
 
 
 def test_cross_entropy_labels_out_of_range():
-    with pytest.raises(ValueError, match=r"target must lie in \[0, C\) = \[0, 3\), got 3 at index 1"):
+    with pytest.raises(ValueError, match=r"target must lie in \[0, C\) = \[0, 3\) "
+                       r"\(or equal ignore_index=-100\), got 3 at index 1"):
         F.cross_entropy(np.zeros((2, 3)), np.array([0, 3]))
-    with pytest.raises(TypeError, match="integer class indices"):
+    with pytest.raises(ValueError, match=r"target must have shape \(2, 3\) \(class probabilities"):
         F.cross_entropy(np.zeros((2, 3)), np.array([0.0, 1.0]))
+    with pytest.raises(TypeError, match="integer class indices or float class probabilities"):
+        F.cross_entropy(np.zeros((2, 3)), np.array(["a", "b"]))
 
 
 class TestConvOutputSize:

@@ -18,7 +18,7 @@ from .dropout import Dropout
 from .flatten import Flatten
 from .init import manual_seed
 from .linear import Linear
-from .loss import CrossEntropyLoss
+from .loss import CrossEntropyLoss, NLLLoss
 from .module import Module, Parameter
 from .pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, MaxUnpool2d
 from .residual import ResidualBlock
@@ -27,5 +27,5 @@ __all__ = [
     "Module", "Parameter", "manual_seed",
     "Conv2d", "ConvTranspose2d", "MaxPool2d", "AvgPool2d", "MaxUnpool2d", "AdaptiveAvgPool2d",
     "AdaptiveMaxPool2d", "ReLU", "Flatten", "Linear",
-    "Dropout", "BatchNorm2d", "Sequential", "Identity", "ResidualBlock", "CrossEntropyLoss",
+    "Dropout", "BatchNorm2d", "Sequential", "Identity", "ResidualBlock", "CrossEntropyLoss", "NLLLoss",
 ]
