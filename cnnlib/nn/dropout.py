@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from .. import functional as F
 from . import init
 from .module import Module
 
@@ -26,17 +27,13 @@ class Dropout(Module):
         self.p = float(p)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        if not self.training or self.p == 0:
-            self._mask = 1.0  # the identity: backward passes the gradient through
-            return x
-        keep = init.generator().random(np.shape(x)) >= self.p
-        scale = 0.0 if self.p == 1 else 1.0 / (1.0 - self.p)
-        self._mask = keep.astype(x.dtype) * x.dtype.type(scale)
-        return x * self._mask
+        out, mask = F.dropout(x, self.p, self.training, generator=init.generator(), return_mask=True)
+        self._mask = 1.0 if mask is None else mask  # 1.0: the identity, backward passes through
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         mask = self._saved("_mask")
-        return grad_out if isinstance(mask, float) else grad_out * mask
+        return F.dropout_backward(grad_out, None if isinstance(mask, float) else mask)
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

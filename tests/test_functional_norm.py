@@ -1,0 +1,94 @@
+"""batch_norm and dropout as functions against torch.nn.functional: training and evaluation,
+running statistics and momentum, any rank (N, C, ...); the output and every gradient."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as TF
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import cnnlib.functional as F
+from cnnlib import nn
+
+pytestmark = pytest.mark.nn
+
+
+@settings(max_examples=40)
+@given(shape=st.lists(st.integers(1, 4), min_size=2, max_size=4), training=st.booleans(),
+       affine=st.booleans(), momentum=st.sampled_from([0.0, 0.1, 0.5, 1.0]),
+       eps=st.sampled_from([1e-5, 1e-2]), seed=st.integers(0, 2**16))
+def test_batch_norm_matches_torch(shape, training, affine, momentum, eps, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(shape) * 2 + 1
+    c = shape[1]
+    mean, var = rng.standard_normal(c), rng.random(c) + 0.5
+    weight, bias = (rng.standard_normal(c), rng.standard_normal(c)) if affine else (None, None)
+    if training and x.size // c < 2:
+        with pytest.raises(ValueError, match="more than one"):
+            F.batch_norm(x, mean.copy(), var.copy(), weight, bias, training, momentum, eps)
+        return
+    t_mean, t_var = torch.tensor(mean), torch.tensor(var)
+    tensors = [torch.tensor(a, requires_grad=True) if a is not None else None for a in (x, weight, bias)]
+    out = TF.batch_norm(tensors[0], t_mean, t_var, tensors[1], tensors[2], training, momentum, eps)
+    g = rng.standard_normal(shape)
+    out.backward(torch.tensor(g))
+    ours_mean, ours_var = mean.copy(), var.copy()
+    ours = F.batch_norm(x, ours_mean, ours_var, weight, bias, training, momentum, eps)
+    np.testing.assert_allclose(ours, out.detach().numpy(), rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(ours_mean, t_mean.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours_var, t_var.numpy(), rtol=1e-12, atol=1e-12)
+    grad_x, grad_w, grad_b = F.batch_norm_backward(g, x, mean, var, weight, training, eps)
+    np.testing.assert_allclose(grad_x, tensors[0].grad.numpy(), rtol=1e-9, atol=1e-9)
+    if affine:
+        np.testing.assert_allclose(grad_w, tensors[1].grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(grad_b, tensors[2].grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_batch_norm_refusals():
+    x = np.zeros((2, 3, 4))
+    with pytest.raises(ValueError, match=r"running_mean must have shape \(3,\)"):
+        F.batch_norm(x, np.zeros(2), np.ones(3))
+    with pytest.raises(ValueError, match="pass both"):
+        F.batch_norm(x, None, None, training=False)
+    with pytest.raises(ValueError, match="momentum must be a number >= 0"):
+        F.batch_norm(x, None, None, training=True, momentum=-1)
+
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
+def test_dropout_scales_survivors_and_backward_uses_the_same_mask(p):
+    x = np.random.default_rng(0).standard_normal((50, 40))
+    out, mask = F.dropout(x, p, generator=np.random.default_rng(1), return_mask=True)
+    if p == 0:
+        assert mask is None and out is x
+        return
+    kept = mask != 0
+    np.testing.assert_allclose(out[kept], x[kept] / (1 - p))
+    assert (out[~kept] == 0).all()
+    if 0 < p < 1:
+        assert abs(1 - kept.mean() - p) < 0.05  # about p of them dropped
+    g = np.ones_like(x)
+    np.testing.assert_array_equal(F.dropout_backward(g, mask), mask)
+    assert F.dropout(x, p, training=False) is x
+    with pytest.raises(ValueError, match="0 <= p <= 1"):
+        F.dropout(x, 1.5)
+
+
+def test_dropout_module_is_reproducible_and_calls_the_function():
+    x = np.ones((4, 5))
+    nn.manual_seed(3)
+    first = nn.Dropout(0.5)(x)
+    nn.manual_seed(3)
+    layer = nn.Dropout(0.5)
+    assert np.array_equal(layer(x), first)
+    np.testing.assert_array_equal(layer.backward(np.ones_like(x)), first)
+    layer.eval()
+    assert layer(x) is x
+
+
+def test_inplace_dropout_writes_into_x():
+    x = np.ones((3, 3))
+    out = F.dropout(x, 0.5, inplace=True, generator=np.random.default_rng(0))
+    assert out is x
