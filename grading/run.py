@@ -135,7 +135,10 @@ def merge_one(course: Path, result: Result, submission: Submission, notebooks: l
         result.failed = True
         result.messages.append(f"grading failed while merging: {type(error).__name__}: {error}")
         result.grades, result.autograded, result.feedback = {}, None, None
-        merge(course, result, submission, notebooks)
+        try:
+            merge(course, result, submission, notebooks)  # a zero, with the message in its feedback
+        except Exception as again:
+            result.messages.append(f"and the zero could not be recorded: {type(again).__name__}: {again}")
 
 
 def safely(job: Job) -> Result:
@@ -199,6 +202,8 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
             finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)
+        if not finished:
+            end_descendants(grace=1.0)  # nbgrader started from this thread (the gradebook) too
         while not finished and any(t.is_alive() for t in pool._threads):
             end_descendants(grace=1.0)  # a worker may start its next nbgrader step before it sees the end
             time.sleep(0.2)

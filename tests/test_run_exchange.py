@@ -156,6 +156,22 @@ def test_formgraders_autograde_refuses_and_points_to_make_grade(term):
     assert before == (tree_hash(course / "autograded"), (course / "gradebook.db").read_bytes())
 
 
+def test_formgraders_autograde_button_gets_the_message(term, monkeypatch):
+    """The formgrader's button calls NbGraderAPI.autograde, which reports the refusal as its error."""
+    from nbgrader.apps.api import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course = term["course"]
+    monkeypatch.chdir(course)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    api = NbGraderAPI(CourseDirectory(config=config), config=config)
+    before = (course / "gradebook.db").read_bytes()
+    outcome = api.autograde(A, "ben")
+    assert not outcome["success"] and "make grade" in outcome["error"], outcome
+    assert (course / "gradebook.db").read_bytes() == before
+
+
 def set_manual(course: Path, student: str) -> None:
     """What an instructor does in the formgrader: a manual score, a comment, extra credit."""
     from nbgrader.api import Gradebook
