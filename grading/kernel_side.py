@@ -3,7 +3,7 @@
 :mod:`grading.remote` sends this file's text to the kernel once per notebook, after
 :mod:`grading.portable`'s (bound here as ``portable``), then one request per call the checker
 makes. ``serve(payload)`` decodes the request, looks the student's function up in the notebook's
-namespace, calls it (for a checker call, through the checker's own ``_run``: the call monitor
+namespace, calls it (for a checker call, through :func:`cnnlib.testing.call_locally`: the call monitor
 that refuses cnnlib's layers, torch and scipy, fresh copies of the inputs, and the check that
 inputs are left unchanged) and writes the encoded answer next to the request.
 
@@ -13,25 +13,12 @@ believes values, and compares them itself, outside this kernel.
 
 from __future__ import annotations
 
-from importlib.util import find_spec, module_from_spec, spec_from_file_location
-
 import cnnlib.nn  # noqa: F401  (the classes a request may carry must be importable by name)
 import cnnlib.optim  # noqa: F401
 
 if "portable" not in globals():  # in the kernel, the setup code binds grading.portable's source first
     from grading import portable
 _MISSING = object()
-_checker = []
-
-
-def checker():
-    """A private copy of cnnlib.testing, loaded the way the test cells load it."""
-    if not _checker:
-        spec = spec_from_file_location("_grader", find_spec("cnnlib.testing").origin)
-        module = module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _checker.append(module)
-    return _checker[0]
 
 
 def describe_error(error: BaseException | None) -> dict | None:
@@ -53,13 +40,13 @@ def answer(request: dict, namespace: dict) -> dict:
             return {"value": function(*request["args"], **request["kwargs"]), "error": None}
         except BaseException as error:  # the student's code may raise anything
             return {"value": None, "error": describe_error(error)}
-    grader = checker()
-    spec = grader._SPECS.get(request["spec"], grader._CASE_STUDY)
+    from cnnlib.testing import GradingError, call_locally
+
     args = request["args"]
     try:
-        outcome = grader._run(request["spec"], spec, function, args, request["kwargs"])
+        outcome = call_locally(request["spec"], function, args, request["kwargs"])
         reply = {"value": outcome.value, "error": describe_error(outcome.error)}
-    except grader.GradingError as error:
+    except GradingError as error:
         reply = {"refused": str(error)}
     reply["objects"] = [value for kind, value in args if kind == "object"]  # as the call left them
     return reply

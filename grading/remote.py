@@ -4,9 +4,10 @@ A test cell is instructor code (taken from the gradebook, never from the submiss
 
     grader.check("corr2d", corr2d, grader.randn(4, 4, seed=1), grader.randn(2, 2, seed=2))
 
-:func:`run_test_cell` executes it here, in the grading process, with a private copy of
-``cnnlib.testing`` whose ``_run`` (the one place a check calls the student's function) sends
-the frozen arguments to the kernel and turns the answer back into an outcome. Every other step,
+:func:`run_test_cell` executes it here, in the grading process, with ``grader`` bound to a
+:class:`cnnlib.testing.Checker` whose ``call`` (:func:`remote_call`, the one place a check calls
+the student's function) sends the frozen arguments to the kernel and turns the answer back into
+an :class:`cnnlib.testing.Outcome`. Every other step,
 the reference answer, the comparison, the diagnosis of the mistake, the timing, runs here. A name
 the cell does not define (``corr2d``) is a :class:`Remote` function of the notebook; calling one
 directly (``assert corr2d(x, k).shape == (3, 3)``) is a plain remote call, also judged here.
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import os
 import shutil
 import stat
@@ -32,6 +34,7 @@ from pathlib import Path
 import cnnlib.data  # noqa: F401  (the case study's checks look these up in sys.modules)
 import cnnlib.nn  # noqa: F401
 import cnnlib.optim  # noqa: F401
+from cnnlib.testing import Checker, GradingError, Outcome
 from grading import portable
 from grading.sandbox import give_to_kernel
 
@@ -152,34 +155,30 @@ class Remote:
         return reply.get("value")
 
 
-def remote_run(grader):
-    """A replacement for ``grader._run`` that calls the function in the kernel."""
+def remote_call(name, function, frozen_args, frozen_kwargs) -> Outcome:
+    """The trusted checker's ``call``: run the student's function in the kernel, judge here."""
+    __tracebackhide__ = True
+    if not isinstance(function, Remote):
+        raise GradingError(f"{name}: not a function of your notebook")
+    start = time.perf_counter()
+    try:
+        reply = function.request(name, frozen_args, frozen_kwargs)
+    except AssertionError as error:
+        raise GradingError(str(error)) from None
+    seconds = time.perf_counter() - start  # measured here, round trip included
+    if "refused" in reply:
+        raise GradingError(str(reply["refused"]))
+    outcome = Outcome(reply.get("value"), rebuild_error(reply.get("error")), seconds)
+    returned = reply.get("objects") or []
+    handed = [value for kind, value in frozen_args if kind == "object"]
+    for original, new in zip(handed, returned):  # the model and optimiser as the call left them
+        if type(new) is type(original) and hasattr(original, "__dict__"):
+            original.__dict__.clear()
+            original.__dict__.update(new.__dict__)
+    return outcome
 
-    def _run(name, spec, function, frozen_args, frozen_kwargs):
-        __tracebackhide__ = True
-        if not isinstance(function, Remote):
-            raise grader.GradingError(f"{name} should be a function defined in your notebook")
-        start = time.perf_counter()
-        try:
-            reply = function.request(name, frozen_args, frozen_kwargs)
-        except AssertionError as error:
-            raise grader.GradingError(str(error)) from None
-        seconds = time.perf_counter() - start  # measured here, round trip included
-        if "refused" in reply:
-            raise grader.GradingError(str(reply["refused"]))
-        outcome = grader._Outcome()
-        outcome.value, outcome.error = reply.get("value"), rebuild_error(reply.get("error"))
-        outcome.seconds, outcome.found, outcome.monitor_lost = seconds, (), False
-        returned = reply.get("objects") or []
-        handed = [value for kind, value in frozen_args if kind == "object"]
-        for original, new in zip(handed, returned):  # the model and optimiser as the call left them
-            if type(new) is type(original) and hasattr(original, "__dict__"):
-                original.__dict__.clear()
-                original.__dict__.update(new.__dict__)
-        return outcome
 
-    _run.remote = True
-    return _run
+SECRET = os.urandom(32)  # this run's: hidden tests' seeds and the speed check's positions
 
 
 class _Namespace(dict):
@@ -199,18 +198,33 @@ class _Namespace(dict):
 def run_test_cell(source: str, call: Call) -> BaseException | None:
     """Run a test cell's code here; the exception that failed it, or None when it passed.
 
-    Statements run one at a time so that the checker the cell loads (its first lines) is
-    switched to remote calls before any check runs.
+    ``grader`` is the trusted checker (:class:`cnnlib.testing.Checker` calling the kernel, with
+    this run's secret), also when the cell imports ``grader`` itself. Statements run one at a
+    time; those between the hidden-test markers draw their seeds from the secret.
     """
     namespace = _Namespace(call)
+    trusted = Checker(call=remote_call, secret=SECRET)
+    dict.__setitem__(namespace, "grader", trusted)
+    hidden = hidden_lines(source)
     try:
         tree = ast.parse(source)
         for statement in tree.body:
-            exec(compile(ast.Module([statement], []), "<test cell>", "exec"), namespace)
-            grader = dict.get(namespace, "grader")
-            run = getattr(grader, "_run", None) if getattr(grader, "__name__", None) == "_grader" else None
-            if run is not None and not getattr(run, "remote", False):  # loaded: switch it to remote calls
-                grader._run = remote_run(grader)
+            code = compile(ast.Module([statement], []), "<test cell>", "exec")
+            with trusted.hidden_tests() if statement.lineno in hidden else contextlib.nullcontext():
+                exec(code, namespace)
+            if dict.get(namespace, "grader") is not trusted:  # `from cnnlib.testing import grader`
+                dict.__setitem__(namespace, "grader", trusted)
     except BaseException as error:  # a failed check, or anything the cell raised
         return error
     return None
+
+
+def hidden_lines(source: str) -> set[int]:
+    """The line numbers between ``### BEGIN HIDDEN TESTS`` and ``### END HIDDEN TESTS``."""
+    lines, inside = set(), False
+    for number, line in enumerate(source.splitlines(), 1):
+        marker = line.strip()
+        inside = (inside or marker == "### BEGIN HIDDEN TESTS") and marker != "### END HIDDEN TESTS"
+        if inside:
+            lines.add(number)
+    return lines

@@ -224,7 +224,7 @@ MISTAKES = [
             (("nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2),", "nn.Conv2d(1, 6, 5), nn.ReLU(),"),),
             "test_build_lenet_layers", "a missing pooling layer"),
     Mistake("accuracy_count_not_fraction", "06_case_study", "accuracy",
-            (("np.mean(", "np.sum("),), "test_accuracy_example", "the number of correct predictions"),
+            (("np.mean(", "np.sum("),), "test_accuracy_example", "a count instead of a fraction"),
     Mistake("train_epoch_no_zero_grad", "06_case_study", "train_epoch",
             (("optimizer.zero_grad()", "pass"),), "test_train_epoch_parameters",
             "a missing optimizer.zero_grad()"),
@@ -248,7 +248,8 @@ TAMPERING = [
                               "cnnlib.testing.GradingError = Warning\n\n"
                               "def corr2d(x, k):\n    return np.zeros((x.shape[0] - k.shape[0] + 1, "
                               "x.shape[1] - k.shape[1] + 1))\n")},
-        zeroed=("corr2d", "convolve2d", "conv_output_size"), says="cnnlib.testing.check has been replaced"),
+        zeroed=("corr2d", "convolve2d", "conv_output_size"),
+        says="Grading refused: cnnlib.testing.GradingError has been replaced"),
     Tampering("reference_layers_called", "01_convolution", {
         "corr2d": ("replace", "import cnnlib.functional\n\ndef corr2d(x, k):\n"
                               "    return cnnlib.functional.conv2d(x[None, None], k[None, None])[0, 0]\n"),
@@ -378,7 +379,10 @@ def autograde(assignment: str, root: Path) -> Graded:
         path = course / "submitted" / student / assignment / f"{assignment}.ipynb"
         path.parent.mkdir(parents=True)
         nbformat.write(notebook, str(path))
-    log += nbgrader(course, "autograde", assignment)
+    # nbgrader's own autograde (test cells in the student's kernel, as `nbgrader validate` runs them):
+    # the course switches it off for real grading, which `make grade` does in its sandbox.
+    log += nbgrader(course, "autograde", assignment,
+                    "--Autograde.exporter_class=nbconvert.exporters.NotebookExporter")
     graded = Graded(seconds=time.perf_counter() - start, log=log)
     for path in (course / "fresh_release" / assignment).iterdir():
         graded.fresh_release[path.name] = json.loads(path.read_text())
