@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 export PYTHONHASHSEED := 0
 export HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: setup test lint bench book browser clean
+.PHONY: setup test lint bench book browser axe pdf clean
 
 setup: $(STAMP)
 
@@ -22,8 +22,24 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 # The book: every chapter executed (results cached in _build/.jupyter_cache), warnings fail.
+# The build does not depend on the caller's environment: book/_ext/kernels.py gives the kernels
+# matplotlib's inline backend (whatever MPLBACKEND says) and IPC sockets instead of TCP.
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . --builder html -n -W --keep-going
+
+# The whole book as one PDF (_build/pdf/book.pdf), printed from the HTML by Debian's chromium.
+pdf: book browser
+	$(PY) book/_ext/pdf.py _build/html _build/pdf/book.pdf
+
+# axe-core from npm, which the browser tests inject into every page (nothing fetched at run time).
+AXE := tests/_node/node_modules/axe-core/axe.min.js
+axe: $(AXE)
+$(AXE): tests/_node/package.json tests/_node/package-lock.json
+	@command -v npm >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq npm; }
+	cd tests/_node && npm ci --no-audit --no-fund --silent
+	touch $@
 
 # Headless Chromium from Debian for the browser tests (never a browser a tool downloads).
 browser:
@@ -31,7 +47,7 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: lint book browser sandbox
+test: lint book pdf browser axe sandbox
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 bench: $(STAMP)
