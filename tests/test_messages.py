@@ -274,7 +274,6 @@ def test_failing_test_cells_read_well_in_the_notebook(students, assignment):
         assert lines[0].startswith(function) or lines[0].startswith("Grading refused"), (grade_id, lines[0])
         assert len(lines[0]) <= 90, lines[0]
         assert not any("cnnlib/testing" in line or "Traceback" in line for line in lines), lines
-    assert all(any(grade_id.startswith(f"test_{f}") for grade_id in failing) for f in functions), failing
 
 
 @pytest.mark.grading
