@@ -13,7 +13,7 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def pair(value, name: str, *, minimum: int) -> tuple[int, int]:
+def pair(value: object, name: str, *, minimum: int) -> tuple[int, int]:
     """Return ``value`` as an ``(h, w)`` pair of ints, each at least ``minimum``.
 
     ``kernel_size=3`` becomes ``(3, 3)``; ``stride=(2, 1)`` stays as it is.
@@ -35,7 +35,7 @@ def pair(value, name: str, *, minimum: int) -> tuple[int, int]:
     return values
 
 
-def single(value, name: str, *, minimum: int) -> int:
+def single(value: object, name: str, *, minimum: int) -> int:
     """Return ``value`` as one int at least ``minimum`` (1D layers accept a 1-tuple too)."""
     if isinstance(value, (tuple, list)) and len(value) == 1:
         value = value[0]
@@ -46,7 +46,7 @@ def single(value, name: str, *, minimum: int) -> int:
     return int(value)
 
 
-def positive_int(value, name: str, op: str) -> int:
+def positive_int(value: object, name: str, op: str) -> int:
     """Return ``value`` (e.g. ``groups``) as an int >= 1."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{op}: {name} must be an int, got {value!r}")
@@ -55,7 +55,7 @@ def positive_int(value, name: str, op: str) -> int:
     return int(value)
 
 
-def float_array(array, name: str, layout: str, op: str) -> np.ndarray:
+def float_array(array: object, name: str, layout: str, op: str) -> np.ndarray:
     """Check that ``array`` is a float32/float64 NumPy array whose rank matches ``layout``.
 
     ``layout`` names the axes, e.g. ``"(N, C_in, H, W)"``; their number is the rank.
@@ -78,7 +78,7 @@ def float_array(array, name: str, layout: str, op: str) -> np.ndarray:
     return array
 
 
-def same_dtype(op: str, **arrays) -> None:
+def same_dtype(op: str, **arrays: np.ndarray | None) -> None:
     """Refuse mixed float32/float64 inputs, as PyTorch does, instead of silently upcasting."""
     present = {name: a.dtype for name, a in arrays.items() if a is not None}
     if len(set(present.values())) > 1:

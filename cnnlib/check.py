@@ -10,8 +10,10 @@ Both checks take a layer by its ``cnnlib.functional`` name, the arrays it differ
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import functional as F
 
@@ -34,7 +36,7 @@ def _layer(op: str):
     return getattr(F, op), getattr(F, op + "_backward"), DIFFERENTIABLE[op]
 
 
-def _cnnlib_grads(op, arrays, grad_out, kwargs):
+def _cnnlib_grads(op: str, arrays: list[np.ndarray | None], grad_out: np.ndarray, kwargs: dict):
     """Gradients of sum(op(*arrays) * grad_out) for every array, None where an array is None."""
     _, backward, names = _layer(op)
     if op == "cross_entropy":
@@ -46,7 +48,7 @@ def _cnnlib_grads(op, arrays, grad_out, kwargs):
     return [None if a is None else g for a, g in zip(arrays[: len(names)], grads)]
 
 
-def _random_grad_out(out, seed):
+def _random_grad_out(out: Any, seed: int) -> Any:
     if np.isscalar(out) or np.ndim(out) == 0:
         return 1.0
     return np.random.default_rng(seed).standard_normal(np.shape(out)).astype(out.dtype)
@@ -60,15 +62,15 @@ def gradcheck(op: str, *arrays, eps: float = 1e-6, rtol: float = 1e-5, atol: flo
     ("conv2d: d/dweight[0, 1, 2, 0]: expected derivative 0.31 from central difference, got 0.12").
     """
     forward, _, names = _layer(op)
-    arrays = [None if a is None else np.array(a, np.float64) for a in arrays]
-    out = forward(*arrays, **kwargs)
+    values = [None if a is None else np.array(a, np.float64) for a in arrays]
+    out = forward(*values, **kwargs)
     grad_out = _random_grad_out(out, seed)
-    analytic = _cnnlib_grads(op, arrays, grad_out, kwargs)
+    analytic = _cnnlib_grads(op, values, grad_out, kwargs)
 
     def loss() -> float:
-        return float(np.sum(forward(*arrays, **kwargs) * grad_out))
+        return float(np.sum(forward(*values, **kwargs) * grad_out))
 
-    for name, array, grad in zip(names, arrays, analytic):
+    for name, array, grad in zip(names, values, analytic):
         if array is None:
             continue
         for index in np.ndindex(array.shape):
@@ -110,7 +112,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _tolerance(dtype) -> tuple[float, float]:
+def _tolerance(dtype: npt.DTypeLike) -> tuple[float, float]:
     return (1e-9, 1e-9) if dtype == np.float64 else (2e-4, 2e-4)
 
 
@@ -128,7 +130,9 @@ def compare_with_torch(op: str, *arrays, device: str | None = None, seed: int = 
     forward, _, names = _layer(op)
     device = device or default_device()
     dtype = next(a.dtype for a in arrays if a is not None)
-    rtol, atol = (rtol, atol) if rtol is not None else _tolerance(dtype)
+    default_rtol, default_atol = _tolerance(dtype)
+    rtol = default_rtol if rtol is None else rtol
+    atol = default_atol if atol is None else atol
     tensors = [None if a is None else torch.tensor(a, device=device, requires_grad=True)
                for a in arrays]
     torch_kwargs = {k: torch.tensor(v, device=device) if isinstance(v, np.ndarray) else v
@@ -156,14 +160,14 @@ def compare_with_torch(op: str, *arrays, device: str | None = None, seed: int = 
 class _exact_float32:
     """Turn TF32 off for the duration (cuDNN would otherwise round float32 convolutions)."""
 
-    def __init__(self, torch):
+    def __init__(self, torch: Any) -> None:
         self.torch = torch
 
-    def __enter__(self):
+    def __enter__(self) -> None:
         b = self.torch.backends
         self.saved = (b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32)
         b.cudnn.allow_tf32 = b.cuda.matmul.allow_tf32 = False
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         b = self.torch.backends
         b.cudnn.allow_tf32, b.cuda.matmul.allow_tf32 = self.saved

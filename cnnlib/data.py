@@ -18,7 +18,7 @@ IDX_IMAGES_MAGIC = 2051  # 0x00000803: unsigned bytes, 3 dimensions (N, rows, co
 IDX_LABELS_MAGIC = 2049  # 0x00000801: unsigned bytes, 1 dimension (N,)
 
 
-def _positive_int(value, name: str) -> int:
+def _positive_int(value: object, name: str) -> int:
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {value!r}")
     if value < 1:
@@ -45,15 +45,14 @@ def _resize_matrix(n_in: int, n_out: int) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def resize(images: np.ndarray, size) -> np.ndarray:
+def resize(images: np.ndarray, size: int | tuple[int, int]) -> np.ndarray:
     """Resize the last two axes of ``images`` to ``size = (H_out, W_out)`` (an int: square).
 
     images: (..., H, W) -> (..., H_out, W_out), bilinear, antialiased when shrinking
     (matches ``torch.nn.functional.interpolate(mode="bilinear", antialias=True)``).
     """
-    if isinstance(size, numbers.Integral):
-        size = (size, size)
-    h_out, w_out = (_positive_int(s, "size") for s in size)
+    sizes = (size, size) if isinstance(size, numbers.Integral) else size
+    h_out, w_out = (_positive_int(s, "size") for s in sizes)  # type: ignore[union-attr]
     rows = _resize_matrix(images.shape[-2], h_out).astype(images.dtype)
     cols = _resize_matrix(images.shape[-1], w_out).astype(images.dtype)
     return rows @ images @ cols.T
@@ -62,7 +61,9 @@ def resize(images: np.ndarray, size) -> np.ndarray:
 # ---------------------------------------------------------------------------- digits
 
 
-def load_digits(size: int = 8, test_fraction: float = 0.25, seed: int = 0):
+def load_digits(
+    size: int = 8, test_fraction: float = 0.25, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """scikit-learn's 1,797 handwritten digits (shipped with it, no download), split in two.
 
     Returns ``(x_train, y_train, x_test, y_test)``: x: (N, 1, size, size) float32 in [0, 1]
@@ -90,7 +91,7 @@ def load_digits(size: int = 8, test_fraction: float = 0.25, seed: int = 0):
 # ---------------------------------------------------------------------------- MNIST IDX
 
 
-def _read_bytes(path) -> bytes:
+def _read_bytes(path: str | os.PathLike) -> bytes:
     """The file's bytes, gunzipped when it starts with gzip's magic bytes 1f 8b."""
     with open(path, "rb") as file:
         raw = file.read()
@@ -102,7 +103,7 @@ def _read_bytes(path) -> bytes:
     return raw
 
 
-def _read_idx(path, magic: int, what: str) -> np.ndarray:
+def _read_idx(path: str | os.PathLike, magic: int, what: str) -> np.ndarray:
     """Parse an IDX file of unsigned bytes: a big-endian header, then the values."""
     raw = _read_bytes(path)
     ndim = {IDX_IMAGES_MAGIC: 3, IDX_LABELS_MAGIC: 1}[magic]
@@ -126,7 +127,9 @@ def _read_idx(path, magic: int, what: str) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(dims)
 
 
-def load_mnist_idx(images_path: str | os.PathLike, labels_path: str | os.PathLike):
+def load_mnist_idx(
+    images_path: str | os.PathLike, labels_path: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray]:
     """Read an MNIST pair of IDX files (``train-images-idx3-ubyte`` etc., plain or ``.gz``).
 
     Returns x: (N, 1, rows, cols) float32 in [0, 1] (pixel / 255; MNIST is 28x28) and
@@ -147,7 +150,7 @@ def load_mnist_idx(images_path: str | os.PathLike, labels_path: str | os.PathLik
 # ---------------------------------------------------------------------------- a photograph
 
 
-def _resize_keep_aspect(image: np.ndarray, size) -> np.ndarray:
+def _resize_keep_aspect(image: np.ndarray, size: int) -> np.ndarray:
     """An int sets the shorter side (aspect ratio kept), as torchvision's ``Resize``."""
     if isinstance(size, numbers.Integral):
         h, w = image.shape[-2:]
@@ -158,7 +161,7 @@ def _resize_keep_aspect(image: np.ndarray, size) -> np.ndarray:
     return np.clip(resize(image, size), 0.0, 1.0)
 
 
-def sample_image(gray: bool = True, size=None) -> np.ndarray:
+def sample_image(gray: bool = True, size: int | None = None) -> np.ndarray:
     """Grace Hopper's portrait (600 x 512 pixels), shipped with matplotlib's sample data.
 
     Returns float32 in [0, 1]: (H, W) when ``gray`` (luma 0.299 R + 0.587 G + 0.114 B),
@@ -181,12 +184,12 @@ def sample_image(gray: bool = True, size=None) -> np.ndarray:
 # ---------------------------------------------------------------------------- batches
 
 
-def _check_pair(x, y) -> None:
+def _check_pair(x: np.ndarray, y: np.ndarray) -> None:
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
 
 
-def _batches(x, y, batch_size: int, order: np.ndarray | None, drop_last: bool):
+def _batches(x: np.ndarray, y: np.ndarray, batch_size: int, order: np.ndarray | None, drop_last: bool):
     stop = len(x) - len(x) % batch_size if drop_last else len(x)
     for start in range(0, stop, batch_size):
         if order is None:
@@ -196,7 +199,14 @@ def _batches(x, y, batch_size: int, order: np.ndarray | None, drop_last: bool):
             yield x[index], y[index]
 
 
-def batches(x, y, batch_size: int, shuffle: bool = True, seed: int = 0, drop_last: bool = False):
+def batches(
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool = True,
+    seed: int = 0,
+    drop_last: bool = False,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Iterate over ``(x_batch, y_batch)`` pairs of ``batch_size`` examples (the last may be
     smaller unless ``drop_last``), in a random order fixed by ``seed`` when ``shuffle``.
 
@@ -220,8 +230,8 @@ class BatchLoader:
     (3, [4, 4, 2])
     """
 
-    def __init__(self, x, y, batch_size: int, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False):
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
+                 drop_last: bool = False) -> None:
         _check_pair(x, y)
         self.x, self.y = x, y
         self.batch_size = _positive_int(batch_size, "batch_size")
@@ -240,7 +250,7 @@ class BatchLoader:
         return _batches(self.x, self.y, self.batch_size, order, self.drop_last)
 
 
-def batch_loader(x, y, batch_size: int, shuffle: bool = True, seed: int = 0,
+def batch_loader(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False) -> Callable[[], Iterator]:
     """``BatchLoader(...)``: a per-epoch iterator factory to pass as ``train_batches``."""
     return BatchLoader(x, y, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)

@@ -20,7 +20,7 @@ class NamedSequential(nn.Sequential):
     """A ``Sequential`` whose layers have names instead of 0, 1, ... (PyTorch's
     ``Sequential(OrderedDict(...))``): ``NamedSequential(conv1=..., relu1=...)``."""
 
-    def __init__(self, **layers: nn.Module):
+    def __init__(self, **layers: nn.Module) -> None:
         super().__init__()
         for name, layer in layers.items():
             if not isinstance(layer, nn.Module):
@@ -99,7 +99,8 @@ VGG_CONFIGS: dict[str, list] = {
 
 
 def _vgg_features(config: list, batch_norm: bool) -> dict:
-    layers, channels, block, index = {}, 3, 1, 1
+    layers: dict[str, nn.Module] = {}
+    channels, block, index = 3, 1, 1
     for entry in config:
         if entry == "M":
             layers[f"pool{block}"] = nn.MaxPool2d(2)
@@ -148,7 +149,7 @@ class InceptionBlock(nn.Module):
     """
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int,
-                 ch5x5red: int, ch5x5: int, pool_proj: int):
+                 ch5x5red: int, ch5x5: int, pool_proj: int) -> None:
         super().__init__()
         self.branch1 = nn.Sequential(*_conv_relu(in_channels, ch1x1, 1))
         self.branch2 = nn.Sequential(*_conv_relu(in_channels, ch3x3red, 1),
@@ -193,7 +194,7 @@ def _check_image_size(builder: str, image_size: int) -> int:
     return image_size // 32
 
 
-def googlenet(num_classes: int = 1000, image_size: int = 224, dropout: float = 0.4):
+def googlenet(num_classes: int = 1000, image_size: int = 224, dropout: float = 0.4) -> NamedSequential:
     """GoogLeNet (Inception v1), as table 1 of Szegedy et al. 2015, without the auxiliary
     classifiers and without LRN. x: (N, 3, 224, 224) -> (N, num_classes).
 
@@ -227,7 +228,7 @@ def googlenet(num_classes: int = 1000, image_size: int = 224, dropout: float = 0
 # ---------------------------------------------------------------------------- ResNet
 
 
-def _stages(widths, blocks, first_stride: int) -> dict:
+def _stages(widths: tuple[int, ...], blocks: tuple[int, ...], first_stride: int) -> dict:
     """ResNet's stages: ``blocks[i]`` ResidualBlocks of ``widths[i]`` channels; every stage
     after the first halves H and W in its first block."""
     layers, channels = {}, widths[0]
@@ -241,7 +242,9 @@ def _stages(widths, blocks, first_stride: int) -> dict:
     return layers
 
 
-def resnet(blocks=(2, 2, 2, 2), num_classes: int = 1000, image_size: int = 224):
+def resnet(
+    blocks: tuple[int, ...] = (2, 2, 2, 2), num_classes: int = 1000, image_size: int = 224
+) -> NamedSequential:
     """ImageNet ResNet of basic blocks (He et al. 2016): ``(2, 2, 2, 2)`` is ResNet-18,
     ``(3, 4, 6, 3)`` ResNet-34. x: (N, 3, 224, 224) -> (N, num_classes).
 
@@ -283,13 +286,20 @@ def resnet_cifar(depth: int = 20, num_classes: int = 10) -> NamedSequential:
 # ---------------------------------------------------------------------------- MobileNet
 
 
-def _conv_bn_relu(suffix: str, in_channels, out_channels, kernel_size, stride=1, groups=1):
+def _conv_bn_relu(
+    suffix: str,
+    in_channels: int,
+    out_channels: int,
+    kernel_size: int,
+    stride: int = 1,
+    groups: int = 1,
+) -> dict[str, nn.Module]:
     conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2,
                      groups=groups, bias=False)
     return {suffix: conv, f"bn_{suffix}": nn.BatchNorm2d(out_channels), f"relu_{suffix}": nn.ReLU()}
 
 
-def depthwise_separable(in_channels: int, out_channels: int, stride: int = 1):
+def depthwise_separable(in_channels: int, out_channels: int, stride: int = 1) -> NamedSequential:
     """MobileNet's block: ``dw``, a 3x3 depthwise conv (``groups = C_in``: one filter per
     channel), BN, ReLU, then ``pw``, a 1x1 pointwise conv mixing the channels, BN, ReLU.
     x: (N, C_in, H, W) -> (N, C_out, H / stride, W / stride)."""
@@ -306,7 +316,7 @@ MOBILENET_V1_BLOCKS = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)
                        *[(512, 1)] * 5, (1024, 2), (1024, 1)]
 
 
-def mobilenet_v1(num_classes: int = 1000, width: float = 1.0, image_size: int = 224):
+def mobilenet_v1(num_classes: int = 1000, width: float = 1.0, image_size: int = 224) -> NamedSequential:
     """MobileNet v1 (Howard et al. 2017). x: (N, 3, 224, 224) -> (N, num_classes).
 
     A 3x3 stride-2 conv to 32 channels, the 13 ``depthwise_separable`` blocks of

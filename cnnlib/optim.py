@@ -16,7 +16,7 @@ import numpy as np
 from .nn.module import Parameter
 
 
-def _non_negative(name: str, value, optimizer: str) -> float:
+def _non_negative(name: str, value: object, optimizer: str) -> float:
     if not isinstance(value, numbers.Real) or isinstance(value, bool) or value < 0:
         raise ValueError(f"{optimizer}: {name} must be a number >= 0, got {value!r}")
     return float(value)
@@ -25,7 +25,7 @@ def _non_negative(name: str, value, optimizer: str) -> float:
 class Optimizer:
     """What every optimiser shares: its parameters and ``zero_grad``."""
 
-    def __init__(self, params: Iterable[Parameter], lr: float):
+    def __init__(self, params: Iterable[Parameter], lr: float) -> None:
         self.params = list(params)
         name = type(self).__name__
         if not self.params:
@@ -57,7 +57,9 @@ class SGD(Optimizer):
         p = p - lr * v          (p = p - lr * g without momentum)
     """
 
-    def __init__(self, params, lr: float, momentum: float = 0.0, weight_decay: float = 0.0):
+    def __init__(
+        self, params: Iterable[Parameter], lr: float, momentum: float = 0.0, weight_decay: float = 0.0
+    ) -> None:
         super().__init__(params, lr)
         self.momentum = _non_negative("momentum", momentum, "SGD")
         self.weight_decay = _non_negative("weight_decay", weight_decay, "SGD")
@@ -70,11 +72,9 @@ class SGD(Optimizer):
             if self.weight_decay:
                 grad = grad + self.weight_decay * param.data
             if self.momentum:
-                if self.velocity[index] is None:
-                    self.velocity[index] = grad.copy()
-                else:
-                    self.velocity[index] = self.momentum * self.velocity[index] + grad
-                grad = self.velocity[index]
+                velocity = self.velocity[index]
+                velocity = grad.copy() if velocity is None else self.momentum * velocity + grad
+                self.velocity[index] = grad = velocity
             param.data -= self.lr * grad
 
 
@@ -90,9 +90,9 @@ class Adam(Optimizer):
     """
 
     def __init__(
-        self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+        self, params: Iterable[Parameter], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8, weight_decay: float = 0.0,
-    ):
+    ) -> None:
         super().__init__(params, lr)
         if len(betas) != 2 or not all(0 <= _non_negative("betas", b, "Adam") < 1 for b in betas):
             raise ValueError(f"Adam: betas must be two numbers in [0, 1), got {betas!r}")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import nn
 from .geometry import (
@@ -51,7 +52,7 @@ class ReceptiveField:
         return markdown_table(headers, [[row[h] for h in headers] for row in self.table])
 
 
-def _square(module, attribute: str, name: str) -> int:
+def _square(module: nn.Module, attribute: str, name: str) -> int:
     value = getattr(module, attribute, (1, 1))
     if value[0] != value[1]:
         raise ValueError(
@@ -61,7 +62,7 @@ def _square(module, attribute: str, name: str) -> int:
     return int(value[0])
 
 
-def _rf_layers(layers, prefix: str = "") -> list[tuple[str, int, int, int]]:
+def _rf_layers(layers: Any, prefix: str = "") -> list[tuple[str, int, int, int]]:
     """(name, K, S, D) for each layer that changes the receptive field, in order."""
     if isinstance(layers, nn.Sequential):
         layers = list(layers.named_children())
@@ -88,8 +89,8 @@ def _rf_layers(layers, prefix: str = "") -> list[tuple[str, int, int, int]]:
             found += _rf_layers(layer, prefix=f"{name}.")
         elif isinstance(layer, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
             label = f"{name} {type(layer).__name__}"
-            found.append((label, *(_square(layer, a, label) for a in
-                                   ("kernel_size", "stride", "dilation"))))
+            k, s, d = (_square(layer, a, label) for a in ("kernel_size", "stride", "dilation"))
+            found.append((label, k, s, d))
         elif not isinstance(layer, (nn.ReLU, nn.BatchNorm2d, nn.Dropout, nn.Identity)):
             raise TypeError(
                 f"receptive_field follows a chain of conv and pooling layers; {name} is a "
@@ -99,7 +100,7 @@ def _rf_layers(layers, prefix: str = "") -> list[tuple[str, int, int, int]]:
     return found
 
 
-def receptive_field(layers) -> ReceptiveField:
+def receptive_field(layers: Any) -> ReceptiveField:
     """Receptive field of a stack of layers, given as ``(kernel_size, stride[, dilation])``
     tuples or as ``cnnlib.nn`` modules (a ``Sequential`` of Conv2d, pooling, ReLU, ...).
 

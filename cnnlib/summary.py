@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from . import nn
 from .geometry import conv2d_macs, conv_output_size, conv_transpose_output_size, pool_output_size
@@ -100,7 +102,7 @@ class Summary:
                 f"total_params={self.total_params:,}, total_macs={self.total_macs:,})")
 
 
-def layer_macs(module, input_shape: tuple, output_shape: tuple) -> int:
+def layer_macs(module: nn.Module, input_shape: tuple, output_shape: tuple) -> int:
     """Multiply-adds of one module on a whole batch (convention: only products with weights).
 
     Conv2d: ``N H_out W_out C_out (C_in / groups) K_h K_w``; ConvTranspose2d: each input value
@@ -126,7 +128,7 @@ def _expect_channels(name: str, shape: tuple, axis: int, expected: int, what: st
         raise ValueError(f"summary: {name} expects {what} = {expected}, got input of shape {shape}")
 
 
-def _spatial(name: str, shape: tuple, module: nn.Module, kind: str = "conv") -> tuple[int, ...]:
+def _spatial(name: str, shape: tuple, module: Any, kind: str = "conv") -> tuple[int, ...]:
     """H_out, W_out of a conv, transposed conv or pooling module, by the layers' formulas."""
     dilation = getattr(module, "dilation", (1, 1))
     try:
@@ -145,7 +147,7 @@ def _spatial(name: str, shape: tuple, module: nn.Module, kind: str = "conv") -> 
         raise ValueError(f"summary: {name} on input of shape {shape}: {error}") from None
 
 
-def output_shape(module, shape: tuple, name: str = "layer") -> tuple | None:
+def output_shape(module: nn.Module, shape: tuple, name: str = "layer") -> tuple | None:
     """The shape a leaf module's forward would return for an input of ``shape``, without
     running it; None for a module type it does not know (``summary`` then runs it)."""
     shape, name = tuple(shape), f"{name} ({type(module).__name__})"
@@ -173,13 +175,13 @@ def output_shape(module, shape: tuple, name: str = "layer") -> tuple | None:
     return None
 
 
-def _instrument(module, name: str, rows: list, blocks: dict, seen: set, exact: bool) -> None:
+def _instrument(module: nn.Module, name: str, rows: list, blocks: dict, seen: set, exact: bool) -> None:
     """Replace ``module.forward`` (on the instance only) by one that records a row."""
     forward = module.forward
     leaf = next(module.children(), None) is None
     own = [p for p in vars(module).values() if isinstance(p, nn.Parameter)]
 
-    def hooked(x, *args, **kwargs):
+    def hooked(x: np.ndarray, *args, **kwargs):
         shape = None if exact or not leaf else output_shape(module, x.shape, name)
         out = forward(x, *args, **kwargs) if shape is None else np.zeros(shape, x.dtype)
         blocks.setdefault(name, (type(module).__name__, x.shape, out.shape))
@@ -190,16 +192,18 @@ def _instrument(module, name: str, rows: list, blocks: dict, seen: set, exact: b
             rows.append(LayerSummary(name, type(module).__name__, x.shape, out.shape, params, macs))
         return out
 
-    module.forward = hooked
+    module.forward = hooked  # type: ignore[method-assign]
 
 
-def _named_modules(module, prefix: str = ""):
+def _named_modules(module: nn.Module, prefix: str = ""):
     yield prefix, module
     for name, child in module.named_children():
         yield from _named_modules(child, f"{prefix}.{name}" if prefix else name)
 
 
-def summary(model, input_size, exact: bool = False, dtype=None) -> Summary:
+def summary(
+    model: nn.Module, input_size: tuple[int, ...], exact: bool = False, dtype: npt.DTypeLike | None = None
+) -> Summary:
     """Each layer's output shape, parameter count and multiply-adds, like ``torchinfo.summary``.
 
     Runs ``model`` (in eval mode) on ``np.zeros(input_size)``, batch axis included, e.g.

@@ -15,6 +15,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .nn.module import Module
+from .optim import Optimizer
 
 Batches = Iterable[tuple[np.ndarray, np.ndarray]]
 
@@ -70,12 +71,14 @@ def evaluate(model: Module, x: np.ndarray, y: np.ndarray, batch_size: int = 256)
     return float(np.mean(predict(model, x, batch_size) == y))
 
 
-def train_step(model: Module, loss_fn: Module, optimizer, x: np.ndarray, y: np.ndarray):
+def train_step(
+    model: Module, loss_fn: Module, optimizer: Optimizer, x: np.ndarray, y: np.ndarray
+) -> tuple[float, int]:
     """One optimisation step on one batch; returns (loss, number of correct predictions)."""
     optimizer.zero_grad()
     logits = model(x)
     loss = loss_fn(logits, y)
-    model.backward(loss_fn.backward())
+    model.backward(loss_fn.backward())  # type: ignore[call-arg]
     optimizer.step()
     return loss, int(np.sum(logits.argmax(axis=1) == y))
 
@@ -92,12 +95,14 @@ def _epoch_source(train_batches: Callable[[], Batches] | Batches) -> Callable[[]
     return lambda: train_batches
 
 
-def _length(batches) -> int | None:
+def _length(batches: object) -> int | None:
     """The number of batches, when known (a list, or ``cnnlib.data.BatchLoader``), for tqdm."""
     return len(batches) if hasattr(batches, "__len__") else None
 
 
-def _train_epoch(model, loss_fn, optimizer, batches: Batches, bar) -> tuple[float, float]:
+def _train_epoch(
+    model: Module, loss_fn: Module, optimizer: Optimizer, batches: Batches, bar: tqdm
+) -> tuple[float, float]:
     """Train on every batch once; returns the epoch's mean loss and accuracy."""
     total_loss, correct, seen = 0.0, 0, 0
     model.train()
@@ -115,7 +120,8 @@ def _train_epoch(model, loss_fn, optimizer, batches: Batches, bar) -> tuple[floa
 
 
 def fit(
-    model: Module, loss_fn: Module, optimizer, train_batches, epochs: int,
+    model: Module, loss_fn: Module, optimizer: Optimizer, train_batches: Callable[[], Batches] | Batches,
+    epochs: int,
     val_data: tuple[np.ndarray, np.ndarray] | None = None, progress: bool = True,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over the data; returns the per-epoch ``History``.

@@ -26,7 +26,15 @@ class ConvGeometry:
     dilation: tuple[int, int]
 
 
-def output_size(op: str, n: tuple[int, int], kernel_size, stride, padding, dilation, shape):
+def output_size(
+    op: str,
+    n: tuple[int, int],
+    kernel_size: tuple[int, int],
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    shape: tuple[int, ...],
+) -> tuple[int, int]:
     """``conv_output_size`` along H and W, with the layer's name and the input's shape in errors."""
     sizes = []
     for axis, args in zip("HW", zip(n, kernel_size, stride, padding, dilation)):
@@ -34,12 +42,20 @@ def output_size(op: str, n: tuple[int, int], kernel_size, stride, padding, dilat
             sizes.append(conv_output_size(*args))
         except ValueError as error:
             raise ValueError(f"{op}: input of shape {shape}, along {axis}: {error}") from None
-    return tuple(sizes)
+    return sizes[0], sizes[1]
 
 
 def conv_geometry(
-    op: str, x: np.ndarray, weight: np.ndarray, bias, stride, padding, dilation, groups,
-    *, shown: tuple | None = None,
+    op: str,
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None,
+    stride: tuple[int, int],
+    padding: tuple[int, int],
+    dilation: tuple[int, int],
+    groups: int,
+    *,
+    shown: tuple | None = None,
 ) -> ConvGeometry:
     """Check a conv2d call and work out its output size.
 

@@ -7,20 +7,20 @@ import numpy as np
 from .. import _checks
 
 
-def _check(op, x, name="x"):
+def _check(op: str, x: np.ndarray, name: str = "x"):
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: {name} must be a NumPy array, got {type(x).__name__}")
     if x.dtype not in _checks.FLOAT_DTYPES:
         raise TypeError(f"{op}: {name} must be float32 or float64, got dtype {x.dtype}")
 
 
-def relu(x) -> np.ndarray:
+def relu(x: np.ndarray) -> np.ndarray:
     """``max(x, 0)`` elementwise, as ``torch.nn.functional.relu``. x: any shape -> same shape."""
     _check("relu", x)
     return np.maximum(x, 0)
 
 
-def relu_backward(grad_out, x) -> np.ndarray:
+def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Gradient of ``relu``: ``grad_out`` where ``x > 0``, else 0 (PyTorch's choice at 0).
 
     grad_out, x: the same shape -> grad_x: that shape

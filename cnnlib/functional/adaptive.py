@@ -42,8 +42,7 @@ def _setup(op: str, x: np.ndarray, output_size: OutputSize):
 
 def _grad(op: str, grad_out: object, x4: np.ndarray, out: tuple[int, int], unbatched: bool) -> np.ndarray:
     layout = "(C, H_out, W_out)" if unbatched else "(N, C, H_out, W_out)"
-    _checks.float_array(grad_out, "grad_out", layout, op)
-    assert isinstance(grad_out, np.ndarray)
+    grad_out = _checks.float_array(grad_out, "grad_out", layout, op)
     grad_out = grad_out[None] if unbatched else grad_out
     _checks.expect_shape(op, "grad_out", grad_out.shape, (*x4.shape[:2], *out), "the forward output's shape")
     _checks.same_dtype(op, grad_out=grad_out, x=x4)
@@ -87,7 +86,7 @@ def adaptive_avg_pool2d_backward(grad_out: np.ndarray, x: np.ndarray, output_siz
     return grad[0] if unbatched else grad
 
 
-def _window_argmax(x4: np.ndarray, rows, columns) -> np.ndarray:
+def _window_argmax(x4: np.ndarray, rows: list[tuple[int, int]], columns: list[tuple[int, int]]) -> np.ndarray:
     """Flat per-plane index of each window's first maximum (a NaN counts as the maximum)."""
     n, c, _, width = x4.shape
     indices = np.zeros((n, c, len(rows), len(columns)), np.int64)

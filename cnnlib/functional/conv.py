@@ -110,12 +110,11 @@ def conv1d_call(
     """Check a 1D convolution's arguments and view it as a 2D one of height 1."""
     x3, unbatched = _checks.batched(x, "x", "(N, C_in, L)", op)
     _checks.float_array(weight, "weight", "(C_out, C_in / groups, K)", op)
-    stride = (1, _checks.single(stride, "stride", minimum=1))
-    if not isinstance(padding, str):
-        padding = (0, _checks.single(padding, "padding", minimum=0))
-    dilation = (1, _checks.single(dilation, "dilation", minimum=1))
+    stride2 = (1, _checks.single(stride, "stride", minimum=1))
+    padding2 = padding if isinstance(padding, str) else (0, _checks.single(padding, "padding", minimum=0))
+    dilation2 = (1, _checks.single(dilation, "dilation", minimum=1))
     w2 = weight[:, :, None, :]
-    call = conv_call(op, x3[:, :, None, :], w2, bias, stride, padding, dilation, groups,
+    call = conv_call(op, x3[:, :, None, :], w2, bias, stride2, padding2, dilation2, groups,
                      (x3.shape, weight.shape))
     return ConvCall(call.x, call.geometry, unbatched, call.pads), w2
 

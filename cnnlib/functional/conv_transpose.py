@@ -108,7 +108,7 @@ def transpose_arguments(
         _checks.float_array(bias, "bias", "(C_out,)", op)
         _checks.expect_shape(op, "bias", bias.shape, (c_out,), "one bias per output channel")
     _checks.same_dtype(op, x=x, weight=weight, bias=bias)
-    return ConvGeometry(n, c_out, c_in, groups, tuple(size), kernel, (h, w), stride, padding, dilation)
+    return ConvGeometry(n, c_out, c_in, groups, (size[0], size[1]), kernel, (h, w), stride, padding, dilation)
 
 
 def conv_transpose2d(

@@ -16,7 +16,7 @@ from .im2col import cols_to_image, im2col
 
 def conv_arguments(
     op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, stride: object,
-    padding: object, dilation: object, groups: object, shown: tuple | None = None,
+    padding: object, dilation: object, groups: int, shown: tuple | None = None,
 ) -> ConvGeometry:
     """Check a batched conv2d call (padding as ints) and return its geometry.
 
@@ -48,7 +48,7 @@ def correlate(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: Con
 
 def check_grad_out(op: str, grad_out: object, expected: tuple, dtype: np.dtype, layout: str) -> np.ndarray:
     """``grad_out`` must be an array of the forward output's shape (``layout``) and x's dtype."""
-    _checks.float_array(grad_out, "grad_out", layout, op)
+    grad_out = _checks.float_array(grad_out, "grad_out", layout, op)
     _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
     if grad_out.dtype != dtype:
         raise TypeError(f"{op}: grad_out is {grad_out.dtype} but x is {dtype}")

@@ -91,7 +91,13 @@ def image_to_cols(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return image.reshape(n, g.groups, c // g.groups, h_out * pitch)
 
 
-def add_windows(per_offset: np.ndarray, in_size, stride, dilation, padding) -> np.ndarray:
+def add_windows(
+    per_offset: np.ndarray,
+    in_size: tuple[int, int],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    padding: tuple[int, int],
+) -> np.ndarray:
     """Add window values back onto the (padded) positions they were read from, then unpad.
 
     per_offset: (N, C, K_h, K_w, H_out, W_out), entry [n, c, i, j, y, x] belonging to input

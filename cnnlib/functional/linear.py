@@ -7,7 +7,7 @@ import numpy as np
 from .. import _checks
 
 
-def _check(op, x, weight, bias=None):
+def _check(op: str, x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None):
     _checks.float_array(weight, "weight", "(out_features, in_features)", op)
     if not isinstance(x, np.ndarray) or x.ndim < 1:
         raise TypeError(f"{op}: x must be a NumPy array of shape (N, in_features)")
@@ -23,7 +23,7 @@ def _check(op, x, weight, bias=None):
     _checks.same_dtype(op, x=x, weight=weight, bias=bias)
 
 
-def linear(x, weight, bias=None) -> np.ndarray:
+def linear(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
     """Fully connected layer, as ``torch.nn.functional.linear``.
 
     x: (N, in_features) (any leading axes), weight: (out_features, in_features),
@@ -36,7 +36,9 @@ def linear(x, weight, bias=None) -> np.ndarray:
     return out
 
 
-def linear_backward(grad_out, x, weight):
+def linear_backward(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gradients of ``linear``.
 
     grad_out: (N, out_features), x: (N, in_features), weight: (out_features, in_features)

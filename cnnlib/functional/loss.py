@@ -70,8 +70,7 @@ def _loss_call(op: str, x: object, target: object, weight: object, ignore_index:
     x = x[None] if unbatched else x
     target = target[None] if unbatched else target
     if weight is not None:
-        _checks.float_array(weight, "weight", "(C,)", op)
-        assert isinstance(weight, np.ndarray)
+        weight = _checks.float_array(weight, "weight", "(C,)", op)
         _checks.expect_shape(op, "weight", weight.shape, x.shape[1:2], "one weight per class")
         _checks.same_dtype(op, input=x, weight=weight)
     if np.issubdtype(target.dtype, np.integer):

@@ -6,13 +6,21 @@ vectorised layers agree with them. Arguments are checked by the fast versions' r
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .correlate import conv_arguments
 from .pooling import pool_arguments
 
 
-def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
+def conv2d_naive(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> np.ndarray:
     """``conv2d`` by seven nested loops' worth of indexing (dilation 1, groups 1).
 
     x: (N, C_in, H, W), weight: (C_out, C_in, K_h, K_w), bias: (C_out,) or None
@@ -34,7 +42,15 @@ def conv2d_naive(x, weight, bias=None, stride=1, padding=0) -> np.ndarray:
     return out
 
 
-def _pool_naive(op, reduce, x, kernel_size, stride, padding, fill):
+def _pool_naive(
+    op: str,
+    reduce: Callable[..., np.ndarray],
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None,
+    padding: int | tuple[int, int],
+    fill: float,
+):
     kernel, stride, padding, out_size = pool_arguments(op, x, kernel_size, stride, padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
@@ -46,11 +62,21 @@ def _pool_naive(op, reduce, x, kernel_size, stride, padding, fill):
     return out
 
 
-def max_pool2d_naive(x, kernel_size, stride=None, padding=0) -> np.ndarray:
+def max_pool2d_naive(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+) -> np.ndarray:
     """``max_pool2d`` window by window. x: (N, C, H, W) -> (N, C, H_out, W_out)"""
     return _pool_naive("max_pool2d_naive", np.max, x, kernel_size, stride, padding, -np.inf)
 
 
-def avg_pool2d_naive(x, kernel_size, stride=None, padding=0) -> np.ndarray:
+def avg_pool2d_naive(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+) -> np.ndarray:
     """``avg_pool2d`` window by window (padding counts). x: (N, C, H, W) -> (N, C, H_out, W_out)"""
     return _pool_naive("avg_pool2d_naive", np.mean, x, kernel_size, stride, padding, 0)

@@ -38,12 +38,12 @@ def _check(op: str, x: object, running_mean: object, running_var: object, weight
     for name, value in (("running_mean", running_mean), ("running_var", running_var),
                         ("weight", weight), ("bias", bias)):
         if value is not None:
-            _checks.float_array(value, name, "(C,)", op)
-            _checks.expect_shape(op, name, value.shape, x.shape[1:2], "one value per channel")  # type: ignore[union-attr]
+            checked = _checks.float_array(value, name, "(C,)", op)
+            _checks.expect_shape(op, name, checked.shape, x.shape[1:2], "one value per channel")
     for name, number in (("eps", eps), ("momentum", momentum)):
         if not isinstance(number, numbers.Real) or isinstance(number, bool) or number < 0:
             raise ValueError(f"{op}: {name} must be a number >= 0, got {number!r}")
-    _checks.same_dtype(op, x=x, weight=weight, bias=bias)
+    _checks.same_dtype(op, x=x, weight=weight, bias=bias)  # type: ignore[arg-type]
     return x
 
 

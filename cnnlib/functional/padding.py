@@ -74,7 +74,7 @@ def source_index(n: int, before: int, after: int, mode: str) -> np.ndarray:
         return np.pad(index, (max(before, 0), max(after, 0)), mode="wrap")
     grown = (max(before, 0), max(after, 0))
     padded = np.pad(index, grown, constant_values=-1) if mode == "constant" else np.pad(
-        index, grown, mode=_NUMPY_MODE[mode])
+        index, grown, mode=_NUMPY_MODE[mode])  # type: ignore[call-overload]
     return padded[max(-before, 0) : len(padded) - max(-after, 0)]
 
 
@@ -90,7 +90,7 @@ def pad(x: np.ndarray, pad: Sequence[int], mode: str = "constant", value: float 
         index = source_index(x.shape[axis], before, after, mode)
         out = out.take(np.maximum(index, 0), axis=axis)
         if mode == "constant" and (index < 0).any():
-            where = [slice(None)] * out.ndim
+            where: list[slice | np.ndarray] = [slice(None)] * out.ndim
             where[axis] = index < 0
             out[tuple(where)] = 0 if value is None else value
     return out

@@ -76,7 +76,9 @@ def pool_call(
     return PoolCall(x, unbatched, kernel, stride, padding, dilation, (out[0], out[1]))
 
 
-def pool_arguments(op: str, x: np.ndarray, kernel_size: Size, stride: Size | None, padding: Size):
+def pool_arguments(
+    op: str, x: np.ndarray, kernel_size: Size, stride: Size | None, padding: Size
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int], tuple[int, int]]:
     """(kernel, stride, padding, (H_out, W_out)) of a plain pooling call (the naive loops')."""
     call = pool_call(op, x, kernel_size, stride, padding)
     return call.kernel, call.stride, call.padding, call.out
@@ -85,8 +87,7 @@ def pool_arguments(op: str, x: np.ndarray, kernel_size: Size, stride: Size | Non
 def _check_grad_out(op: str, grad_out: object, call: PoolCall) -> np.ndarray:
     expected = (*call.x.shape[:2], *call.out)
     layout = "(C, H_out, W_out)" if call.unbatched else "(N, C, H_out, W_out)"
-    _checks.float_array(grad_out, "grad_out", layout, op)
-    assert isinstance(grad_out, np.ndarray)
+    grad_out = _checks.float_array(grad_out, "grad_out", layout, op)
     grad_out = grad_out[None] if call.unbatched else grad_out
     _checks.expect_shape(op, "grad_out", grad_out.shape, expected, "the forward output's shape")
     _checks.same_dtype(op, grad_out=grad_out, x=call.x)

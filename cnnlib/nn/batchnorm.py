@@ -10,6 +10,7 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _checks
 from .. import functional as F
@@ -26,7 +27,14 @@ class BatchNorm2d(Module):
     Evaluation: normalise with ``running_mean`` and ``running_var``.
     """
 
-    def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32):
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float = 0.1,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
         super().__init__()
         self.num_features = _checks.single(num_features, "num_features", minimum=1)
         for name, value in (("eps", eps), ("momentum", momentum)):
@@ -39,7 +47,7 @@ class BatchNorm2d(Module):
         self.running_mean = np.zeros(self.num_features, dtype)
         self.running_var = np.ones(self.num_features, dtype)
 
-    def _check(self, x) -> None:
+    def _check(self, x: np.ndarray) -> None:
         _checks.float_array(x, "x", "(N, C, H, W)", "BatchNorm2d")
         if x.shape[1] != self.num_features:
             raise ValueError(

@@ -27,7 +27,7 @@ class Sequential(Module):
     and iterable. The submodules are named "0", "1", ..., so parameter names match PyTorch's.
     """
 
-    def __init__(self, *modules: Module):
+    def __init__(self, *modules: Module) -> None:
         super().__init__()
         for index, module in enumerate(modules):
             if not isinstance(module, Module):

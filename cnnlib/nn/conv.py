@@ -7,19 +7,20 @@ arithmetic to ``conv2d`` / ``conv2d_backward`` (or their transposed twins).
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _checks
 from .. import functional as F
 from ..geometry import same_padding
 from . import init
-from .module import Module, check_dtype
+from .module import Module, Parameter, check_dtype
 
 Size = int | tuple[int, int]
 Padding = int | tuple[int, int] | str
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-def _channels(layer: str, in_channels, out_channels, groups) -> tuple[int, int, int]:
+def _channels(layer: str, in_channels: int, out_channels: int, groups: int) -> tuple[int, int, int]:
     """Check the channel counts and that ``groups`` divides both, as PyTorch does."""
     in_channels = _checks.single(in_channels, "in_channels", minimum=1)
     out_channels = _checks.single(out_channels, "out_channels", minimum=1)
@@ -34,6 +35,14 @@ def _channels(layer: str, in_channels, out_channels, groups) -> tuple[int, int, 
 
 class _ConvBase(Module):
     """What both convolutions share: the geometry, kept as (h, w) pairs like PyTorch's."""
+
+    in_channels: int
+    out_channels: int
+    groups: int
+    weight: Parameter
+    bias: Parameter | None
+    output_padding: tuple[int, int]
+    padding_mode: str
 
     def _geometry(self, kernel_size: Size, stride: Size, padding: Padding, dilation: Size) -> None:
         self.kernel_size = _checks.pair(kernel_size, "kernel_size", minimum=1)
@@ -93,7 +102,7 @@ class Conv2d(_ConvBase):
     def __init__(
         self, in_channels: int, out_channels: int, kernel_size: Size, stride: Size = 1,
         padding: Padding = 0, dilation: Size = 1, groups: int = 1, bias: bool = True,
-        padding_mode: str = "zeros", *, dtype: type | np.dtype = np.float32,
+        padding_mode: str = "zeros", *, dtype: npt.DTypeLike = np.float32,
     ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels(
@@ -143,9 +152,19 @@ class ConvTranspose2d(_ConvBase):
     """
 
     def __init__(
-        self, in_channels, out_channels, kernel_size, stride=1, padding=0, output_padding=0,
-        groups=1, bias=True, dilation=1, *, dtype=np.float32,
-    ):
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int | tuple[int, int],
+        stride: int | tuple[int, int] = 1,
+        padding: int | tuple[int, int] = 0,
+        output_padding: int | tuple[int, int] = 0,
+        groups: int = 1,
+        bias: bool = True,
+        dilation: int | tuple[int, int] = 1,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
         super().__init__()
         self.in_channels, self.out_channels, self.groups = _channels(
             "ConvTranspose2d", in_channels, out_channels, groups

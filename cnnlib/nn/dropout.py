@@ -20,7 +20,9 @@ class Dropout(Module):
     generator. x: any shape -> same shape.
     """
 
-    def __init__(self, p: float = 0.5):
+    p: float
+
+    def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0 <= p <= 1:
             raise ValueError(f"Dropout: p is a probability, so 0 <= p <= 1, got {p!r}")

@@ -15,7 +15,7 @@ class Flatten(Module):
     the gradient back to the input's shape.
     """
 
-    def __init__(self, start_dim: int = 1):
+    def __init__(self, start_dim: int = 1) -> None:
         super().__init__()
         self.start_dim = _checks.single(start_dim, "start_dim", minimum=0)
 

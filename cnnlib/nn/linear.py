@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import _checks
 from .. import functional as F
@@ -17,7 +18,9 @@ class Linear(Module):
     bias: (out_features,) or None, both from U(-1/sqrt(in_features), 1/sqrt(in_features)).
     """
 
-    def __init__(self, in_features, out_features, bias=True, *, dtype=np.float32):
+    def __init__(
+        self, in_features: int, out_features: int, bias: bool = True, *, dtype: npt.DTypeLike = np.float32
+    ) -> None:
         super().__init__()
         self.in_features = _checks.single(in_features, "in_features", minimum=1)
         self.out_features = _checks.single(out_features, "out_features", minimum=1)

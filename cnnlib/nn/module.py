@@ -9,8 +9,10 @@ parameters into their ``.grad`` and returns the gradient of its input.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 
 class Parameter:
@@ -20,7 +22,7 @@ class Parameter:
     starts as ``None``), backward passes add into it, and ``zero_grad`` resets it.
     """
 
-    def __init__(self, data: np.ndarray):
+    def __init__(self, data: np.ndarray) -> None:
         self.data = np.asarray(data)
         self.grad = np.zeros_like(self.data)
 
@@ -48,17 +50,17 @@ class Module:
     submodules in order). ``training`` is True after ``train()`` and False after ``eval()``.
     """
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.training = True
 
-    def forward(self, x):
+    def forward(self, x: np.ndarray) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward")
 
-    def backward(self, grad_out):
+    def backward(self, grad_out: Any) -> Any:
         """Add the parameters' gradients into their ``.grad`` and return the input's gradient."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
-    def __call__(self, *args, **kwargs):
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
         return self.forward(*args, **kwargs)
 
     def named_children(self) -> Iterator[tuple[str, Module]]:
@@ -140,7 +142,7 @@ class Module:
         return "\n".join(lines) + "\n)"
 
 
-def check_dtype(dtype, layer: str) -> np.dtype:
+def check_dtype(dtype: npt.DTypeLike, layer: str) -> np.dtype:
     """The parameters' dtype: float32 (the default) or float64."""
     dtype = np.dtype(dtype)
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from .. import functional as F
 from .batchnorm import BatchNorm2d
@@ -23,14 +24,21 @@ class ResidualBlock(Module):
     The backward pass adds the gradients of both paths, which is what lets them flow.
     """
 
-    def __init__(self, in_channels, out_channels, stride=1, *, dtype=np.float32):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        stride: int | tuple[int, int] = 1,
+        *,
+        dtype: npt.DTypeLike = np.float32,
+    ) -> None:
         super().__init__()
         self.conv1 = Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, dtype=dtype)
         self.bn1 = BatchNorm2d(out_channels, dtype=dtype)
         self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, dtype=dtype)
         self.bn2 = BatchNorm2d(out_channels, dtype=dtype)
         if self.conv1.stride != (1, 1) or in_channels != out_channels:
-            self.shortcut = Sequential(
+            self.shortcut: Module = Sequential(
                 Conv2d(in_channels, out_channels, 1, stride, bias=False, dtype=dtype),
                 BatchNorm2d(out_channels, dtype=dtype),
             )
