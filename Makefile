@@ -55,7 +55,8 @@ test: lint book pdf browser axe sandbox
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 bench: $(STAMP)
-	$(PY) -m benchmarks.bench_conv
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks.bench_conv --threads 1
+	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2 $(PY) -m benchmarks.bench_conv --threads 2
 	$(PY) -m benchmarks.bench_lenet
 
 # The students' notebooks: exercises/ is generated from solutions/ (the only notebooks edited by

@@ -1,12 +1,16 @@
 """conv2d forward + backward (float32): cnnlib against PyTorch on the CPU.
 
-Run with ``make bench``. Prints one row per layer (times and the ratio cnnlib / PyTorch)
-and the median ratio. Layer sizes: LeNet-5's, a CIFAR net's and VGG's.
+Run with ``make bench`` (once single-threaded, once with 2 threads). Prints one row per layer:
+the fastest and the median time of each over the repeats, timed alternately so that load falls
+on both alike, and the ratio cnnlib / PyTorch of the fastest; then the median ratio and the
+machine's load average before and after. Layers: small-channel (LeNet-5's), CIFAR-sized,
+strided, large-image (ResNet's 64->64 at 56x56) and deep (VGG's).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -40,15 +44,16 @@ LAYERS = [
     Layer("CIFAR conv1", 32, 3, 32, 32, 3, padding=1),
     Layer("CIFAR conv2", 32, 32, 64, 16, 3, padding=1),
     Layer("CIFAR conv3 s2", 32, 64, 128, 16, 3, stride=2, padding=1),
+    Layer("ResNet 64@56", 4, 64, 64, 56, 3, padding=1),
     Layer("VGG conv2_1", 4, 64, 128, 56, 3, padding=1),
     Layer("VGG conv3_2", 4, 256, 256, 28, 3, padding=1),
     Layer("VGG conv4_2", 4, 512, 512, 14, 3, padding=1),
 ]
 
 
-def paired_times(first, second, repeats: int) -> tuple[float, float]:
-    """Median seconds of each of two calls, timed alternately after a warm-up of each, so that
-    any load on the machine falls on both alike."""
+def paired_times(first, second, repeats: int) -> tuple[list[float], list[float]]:
+    """Seconds of each of two calls, ``repeats`` times, timed alternately after a warm-up of each,
+    so that any load on the machine falls on both alike."""
     first(), second()
     times: tuple[list, list] = ([], [])
     for _ in range(repeats):
@@ -56,7 +61,7 @@ def paired_times(first, second, repeats: int) -> tuple[float, float]:
             start = time.perf_counter()
             fn()
             bucket.append(time.perf_counter() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return times
 
 
 def cnnlib_step(layer: Layer, x, w, b, grad_out):
@@ -83,7 +88,9 @@ def measure(layers=LAYERS, repeats: int = 5, seed: int = 0) -> list[dict]:
         grad_out = rng.standard_normal(out.shape, dtype=np.float32)
         args = (layer, x, w, b, grad_out)
         ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats)
-        rows.append(dict(layer=layer.name, cnnlib_s=ours, torch_s=theirs, ratio=ours / theirs))
+        rows.append(dict(layer=layer.name, cnnlib_s=min(ours), torch_s=min(theirs),
+                         cnnlib_median_s=statistics.median(ours), torch_median_s=statistics.median(theirs),
+                         ratio=min(ours) / min(theirs)))
     return rows
 
 
@@ -92,14 +99,22 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="PyTorch threads (NumPy BLAS follows OPENBLAS_NUM_THREADS)")
     args = parser.parse_args()
-    print(f"conv2d forward+backward, float32, torch {torch.__version__} "
-          f"({torch.get_num_threads()} threads)")
-    print(f"{'layer':<16}{'cnnlib ms':>11}{'torch ms':>10}{'ratio':>8}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
+          f"threads), NumPy BLAS threads: {blas}; load average {os.getloadavg()[0]:.2f}")
+    print(f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}{'ratio':>7}  (ms)")
     rows = measure(repeats=args.repeats)
     for r in rows:
-        print(f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['torch_s'] * 1e3:>10.2f}{r['ratio']:>8.2f}")
-    print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f}")
+        print(f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
+              f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>7.2f}")
+    print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f}, worst "
+          f"{max(rows, key=lambda r: r['ratio'])['layer']} {max(r['ratio'] for r in rows):.2f}; "
+          f"load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":
