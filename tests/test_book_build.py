@@ -24,7 +24,8 @@ CACHE = ROOT / "_build" / ".jupyter_cache"
 
 def chapters() -> list[str]:
     toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    return [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
+    files = [entry["file"] for part in toc["parts"] for entry in part["chapters"]]
+    return [f for f in files if f.startswith("book/ch")]   # the notation page is no chapter
 
 
 CHAPTERS = chapters()
@@ -76,3 +77,20 @@ def test_chapter_page_shows_outputs_and_resolved_numbers(chapter):
     html = page.read_text(encoding="utf-8")
     assert "cell_output" in html, f"{chapter}: no cell outputs rendered"
     assert "{glue" not in html, f"{chapter}: an unresolved glue reference"
+
+
+@pytest.mark.parametrize("number, chapter", list(enumerate(CHAPTERS, start=1)))
+def test_chapters_are_numbered_as_the_text_refers_to_them(number, chapter):
+    """`numbered: true` in _toc.yml: chapter 7's page is titled "7. ...", as "chapter 7" in the
+    text says, and its figures are numbered "Fig. 7.1" and so on."""
+    html = (HTML / f"{chapter}.html").read_text(encoding="utf-8")
+    title = re.search(r'<h1><span class="section-number">(\d+)\. </span>', html)
+    assert title and int(title.group(1)) == number, f"{chapter}: the page title is not numbered {number}"
+    figures = re.findall(r'caption-number">Fig\. ([\d.]+)', html)
+    assert all(f.startswith(f"{number}.") for f in figures), (chapter, figures)
+
+
+def test_notation_page_maps_every_deck():
+    text = (ROOT / "book" / "notation.md").read_text()
+    for deck in ("000", "001", "002", "003", "004"):
+        assert f"deck {deck}" in text, f"the notation page does not map deck {deck}'s letters"

@@ -130,6 +130,22 @@ MOBILENET_DECK_002 = [
 ]
 
 
+def vgg_block_convs(config: str) -> list[int]:
+    """Convolutions in each of the five blocks of ``models.VGG_CONFIGS[config]``."""
+    counts = [0]
+    for entry in models.VGG_CONFIGS[config][:-1]:      # the last "M" closes block 5
+        if entry == "M":
+            counts.append(0)
+        else:
+            counts[-1] += 1
+    return counts
+
+
+# Deck 002's exported configuration table, its rows counted per block (C3D64 ... to each "M").
+DECK_002_VGG_BLOCKS = {"A": [1, 1, 2, 2, 2], "B": [2, 2, 2, 2, 2], "C": [2, 2, 3, 3, 3],
+                       "D": [2, 2, 3, 3, 3], "E": [2, 2, 3, 3, 3]}
+
+
 def _conv_strides(table) -> list[int]:
     """The N of "Conv / sN" and "Conv dw / sN" rows. (The pooling row is left out: a 7x7
     pool over a 7x7 map has a single window, so its stride, 1 on the slide and the kernel
@@ -149,9 +165,25 @@ def _alexnet_fc_to_conv_ratio() -> float:
     return _alexnet_params("fc6") / convs
 
 
+@cache
+def _alexnet_weight_shapes() -> dict[str, tuple[int, ...]]:
+    net = models.alexnet()
+    return {name: layer.weight.shape for name, layer in net.named_children()
+            if hasattr(layer, "weight")}
+
+
+def _alexnet_arithmetic(layer: str) -> str:
+    """A layer's parameter count written out from its weight's shape: for conv1,
+    "(11 · 11 · 3 + 1) · 96"; for fc6, "(9216 + 1) · 4096"."""
+    weight = _alexnet_weight_shapes()[layer]                     # (out, in, ...) or (out, in)
+    window = " · ".join(str(n) for n in (*weight[2:], weight[1]))
+    return f"({window} + 1) · {weight[0]}"
+
+
 def _alexnet_params_claim(layer: str, says: int, where: str) -> Claim:
     return Claim(key=f"ch10_alexnet_{layer}_params", deck="002", where=where, says=says,
-                 compute=lambda: _alexnet_params(layer))
+                 compute=lambda: _alexnet_params(layer), unit="parameters",
+                 how=lambda: _alexnet_arithmetic(layer))
 
 
 CLAIMS = [
@@ -221,12 +253,29 @@ CLAIMS = [
         deck="000",
         where="First-layer conv filters: AlexNet: 64 filters, each 3x11x11",
         says=(64, 3, 11, 11),
-        compute=lambda: alexnet_facts()[1],
+        # The one-tower AlexNet of Krizhevsky's 2014 "one weird trick" paper, the one
+        # torchvision ships (whose pretrained filters the slide shows): conv1 is 64@11x11,
+        # stride 4, padding 2. The 2012 two-GPU network (models.alexnet) has 96.
+        compute=lambda: nn.Conv2d(3, 64, 11, stride=4, padding=2).weight.shape,
+    ),
+    Claim(
+        key="ch10_vgg_table_a_to_d",
+        deck="002",
+        where="VGGNet table: convolutions per block, columns A to D",
+        says=[DECK_002_VGG_BLOCKS[c] for c in "ABCD"],
+        compute=lambda: [vgg_block_convs(c) for c in "ABCD"],
+    ),
+    Claim(
+        key="ch10_vgg_table_e",
+        deck="002",
+        where="VGGNet table: convolutions per block, column E",
+        says=DECK_002_VGG_BLOCKS["E"],
+        compute=lambda: vgg_block_convs("E"),
         erratum=(
-            "AlexNet as published, and as deck 002 counts it (34,944 = (11 x 11 x 3 + 1) x 96), "
-            "has 96 first-layer filters, 48 on each GPU. The 64 belong to the single-GPU "
-            "variant of Krizhevsky's 2014 'one weird trick' paper, the AlexNet torchvision "
-            "ships, whose pretrained filters the slide shows."
+            "The exported table gives column E the same three rows as D in blocks 3 to 5, "
+            "which adds up to 2 + 2 + 3 + 3 + 3 + 3 = 16 weight layers, while its header says "
+            "19. VGG-19 has four 3x3 convolutions in each of blocks 3, 4 and 5: "
+            "2 + 2 + 4 + 4 + 4 + 3 = 19."
         ),
     ),
     Claim(
