@@ -20,6 +20,7 @@ from cnnlib.testing.monitor import Outcome, call_locally
 from cnnlib.testing.outcome import judge
 from cnnlib.testing.references import _Raises
 from cnnlib.testing.specs import SPECS
+from cnnlib.testing.summary import summary
 
 Call = Callable[[str, object, tuple, dict], Outcome]  # (check name, function, frozen args, kwargs)
 
@@ -109,9 +110,7 @@ class Checker:
         __tracebackhide__ = True
         case_study.check_training(self._call, train_lenet, target, budget, subset)
 
-    def summary(self, notebook: str | None = None) -> list:
+    def summary(self, notebook: str | None = None) -> None:
         """Run every test cell of this notebook without stopping at the first failure; print one
-        line per test cell (pass or fail, points, the first line of the message)."""
-        from cnnlib.testing.summary import summary
-
-        return summary(self, notebook)
+        line per test cell (pass or FAIL, points, the first line of the message)."""
+        summary(self, notebook)

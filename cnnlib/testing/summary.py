@@ -31,8 +31,9 @@ def summary(checker, notebook: str | None = None) -> list[tuple[str, bool, float
     earned = sum(points for _, passed, points, _ in rows if passed)
     total = sum(points for _, _, points, _ in rows)
     for grade_id, passed, points, first in rows:
-        score = f"{points if passed else 0:g}/{points:g}"
-        print(f"{'pass' if passed else 'FAIL'} {score:>5} {grade_id}" + (f"  {first}" if first else ""))
+        mark = "skip" if not points else "pass" if passed else "FAIL"
+        score = f"{points if passed else 0:g}/{points:g}" if points else "hidden"
+        print(f"{mark} {score:>6} {grade_id}" + (f"  {first}" if first else ""))
     print(f"{earned:g} of {total:g} points from the tests you can see; hidden tests run when the "
           "notebook is graded.")
     return rows
@@ -72,7 +73,7 @@ def _run_cell(cell: dict, namespace: dict) -> tuple[str, bool, float, str]:
     grade_id, points = meta.get("grade_id", "?"), float(meta.get("points", 0))
     code = compile(source, f"<test cell {grade_id}>", "exec")
     if not any(name != "__doc__" for name in code.co_names):
-        return grade_id, True, 0.0, "hidden tests: they run when the notebook is graded"
+        return grade_id, True, 0.0, "they run when the notebook is graded"
     try:
         exec(code, namespace)
     except KeyboardInterrupt:
