@@ -88,3 +88,22 @@ def test_volume_figure_titles_come_from_the_geometry():
     assert [ax.get_title() for ax in fig.axes] == ["input 32x32x3 and one 5x5x3 filter",
                                                    "output map 28x28x1"]
     plt.close(fig)
+
+
+def test_channel_sums_add_up_to_the_convolution():
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from figures.channels import channel_sums
+
+    import cnnlib.functional as F
+
+    rng = np.random.default_rng(4)
+    image = rng.integers(-3, 4, (2, 4, 4)).astype(float)
+    weight = rng.integers(-2, 3, (2, 2, 2, 2)).astype(float)
+    bias = np.array([0.5, -1.0])
+    fig = channel_sums(image, weight, bias)
+    expected = F.conv2d(image[None], weight, bias)[0]
+    for o in range(2):
+        shown = [float(t.get_text()) for t in fig.axes[3 * o + 2].texts]
+        assert np.allclose(shown, expected[o].ravel()), o
+    plt.close(fig)
