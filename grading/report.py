@@ -113,6 +113,7 @@ def plots(assignment: str, by_student: dict) -> str:
     axes[0].hist(values, bins=min(20, max(5, len(values))), range=(0, maximum), color="#4477aa")
     axes[0].set(title=f"{assignment}: score distribution", xlabel=f"score (of {maximum:g})",
                 ylabel="students")
+    axes[0].yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     names = sorted(cells)
     axes[1].barh(names, [cells[n][0] / cells[n][1] for n in names], color="#66aa55")
     axes[1].set(title="pass rate per test cell", xlim=(0, 1))
