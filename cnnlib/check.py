@@ -27,6 +27,11 @@ DIFFERENTIABLE = {
     "avg_pool2d": ("x",),
     "relu": ("x",),
     "cross_entropy": ("logits",),
+    "pad": ("x",),
+    "adaptive_avg_pool2d": ("x",),
+    "adaptive_max_pool2d": ("x",),
+    "softmax": ("x",),
+    "log_softmax": ("x",),
 }
 
 

@@ -92,3 +92,20 @@ def test_inplace_dropout_writes_into_x():
     x = np.ones((3, 3))
     out = F.dropout(x, 0.5, inplace=True, generator=np.random.default_rng(0))
     assert out is x
+
+
+@pytest.mark.parametrize("op, shape, kwargs", [
+    ("pad", (2, 3, 4), dict(pad=(1, 2, 2, 0), mode="reflect")),
+    ("pad", (2, 3, 3), dict(pad=(1, 1), mode="circular")),
+    ("adaptive_avg_pool2d", (2, 3, 7, 5), dict(output_size=(3, 2))),
+    ("adaptive_max_pool2d", (3, 6, 6), dict(output_size=4)),
+    ("softmax", (4, 5), dict(dim=0)),
+    ("log_softmax", (2, 3, 4), dict(dim=1)),
+])
+def test_check_tools_cover_the_new_functions(op, shape, kwargs):
+    """cnnlib.check's gradcheck and compare_with_torch take the new functions by name."""
+    from cnnlib.check import compare_with_torch, gradcheck
+
+    x = np.random.default_rng(2).standard_normal(shape)
+    gradcheck(op, x, **kwargs)
+    assert compare_with_torch(op, x, device="cpu", **kwargs).worst < 1e-12

@@ -143,6 +143,7 @@ def cross_entropy_backward(
     op = "cross_entropy_backward"
     x, call = _loss_call(op, logits, target, weight, ignore_index, reduction, label_smoothing)
     probabilities = np.exp(log_softmax(x, dim=1))
+    # The lectures' case, q the one-hot target and a mean over N samples: (softmax - one_hot) / N.
     grad = (probabilities * call.q.sum(axis=1, keepdims=True) - call.q) * _sample_scale(call, grad_out, x)
     return grad[0] if call.unbatched else grad
 
