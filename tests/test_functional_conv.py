@@ -178,3 +178,27 @@ def test_conv2d_module_padding_mode_matches_torch(mode, padding, stride):
 def test_padding_mode_is_checked():
     with pytest.raises(ValueError, match="padding_mode must be one of"):
         nn.Conv2d(1, 1, 3, padding_mode="mirror")
+
+
+def test_modules_take_unbatched_input_as_torch():
+    """(C, H, W) through Conv2d, MaxPool2d, AvgPool2d and ConvTranspose2d, (features,) through
+    Linear: output and input gradient as PyTorch's, without a batch axis."""
+    rng = np.random.default_rng(11)
+    nn.manual_seed(0)
+    pairs = [
+        (nn.Conv2d(2, 3, 3, padding="same", dtype=np.float64),
+         torch.nn.Conv2d(2, 3, 3, padding="same", dtype=torch.float64), (2, 6, 5)),
+        (nn.ConvTranspose2d(2, 3, 3, stride=2, dtype=np.float64),
+         torch.nn.ConvTranspose2d(2, 3, 3, stride=2, dtype=torch.float64), (2, 4, 3)),
+        (nn.MaxPool2d(2, ceil_mode=True), torch.nn.MaxPool2d(2, ceil_mode=True), (2, 5, 5)),
+        (nn.AvgPool2d(3, 1, 1), torch.nn.AvgPool2d(3, 1, 1), (2, 4, 4)),
+        (nn.Linear(4, 3, dtype=np.float64), torch.nn.Linear(4, 3, dtype=torch.float64), (4,)),
+    ]
+    for ours, theirs, shape in pairs:
+        for name in ("weight", "bias"):
+            if hasattr(ours, name):
+                getattr(theirs, name).data = torch.tensor(getattr(ours, name).data)
+        x = rng.standard_normal(shape)
+        out, g, (grad_x,) = torch_forward_backward(theirs, [x])
+        assert_close(ours(x), out, f"{type(ours).__name__} forward")
+        assert_close(ours.backward(g), grad_x, f"{type(ours).__name__} grad_x")
