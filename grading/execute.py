@@ -22,13 +22,14 @@ import os
 import re
 import time
 import uuid
+from copy import deepcopy
 
 import zmq
 from jupyter_core.paths import jupyter_runtime_dir
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Float, Integer, Unicode
+from traitlets import Bool, Float, Integer, Unicode
 
 from grading import portable, remote
 from grading.sandbox import give_to_kernel
@@ -66,6 +67,7 @@ class SandboxExecute(Execute):
     max_output_bytes = Integer(1 << 20, help="output bytes kept per notebook").tag(config=True)
     max_reply_bytes = Integer(64 << 20, help="bytes of one answer to the grader's calls, or one message"
                               ).tag(config=True)
+    defer_hidden = Bool(True, help="run test cells with hidden tests after every other cell").tag(config=True)
     memory_cgroup = Unicode("", help="the kernel's memory cgroup folder, to name an out-of-memory kill"
                             ).tag(config=True)
 
@@ -103,25 +105,45 @@ class SandboxExecute(Execute):
         self._cell_timeout = self.timeout
         self.interrupt_on_timeout = False
         self._server = False
-        self._deferred = []
+        self._deferred, self._stopped_at = [], None
         info = (resources or {}).get("nbgrader", {})
         self._trusted = trusted_tests(info["db_url"], info["assignment"], info["notebook"]) if (
             "db_url" in info) else {}
         self._mailbox = remote.Mailbox(jupyter_runtime_dir()) if self._trusted else None
         try:
-            return super().preprocess(nb, resources, km)
+            nb, resources = super().preprocess(nb, resources, km)
         finally:
             if self._mailbox is not None:
                 self._mailbox.close()
+        return self._rescore_hidden(nb, resources), resources
+
+    def _rescore_hidden(self, nb, resources):
+        """When the notebook stopped early (kernel death, time limit), the hidden test cells before
+        the stop, which waited for the end, get their scores from a second run in a fresh kernel:
+        the notebook up to the stop, hidden cells in place. Only those cells' outputs are kept (they
+        show pass or fail only), nothing of the second run's own cells."""
+        early = [i for i in self._deferred if self._stopped_at is not None and i < self._stopped_at]
+        if not early:
+            return nb
+        again = SandboxExecute(config=self.config)
+        again.defer_hidden = False
+        copy = deepcopy(nb)
+        copy.cells = copy.cells[:self._stopped_at]
+        copy, _ = again.preprocess(copy, deepcopy(resources))
+        for index in early:
+            nb.cells[index].outputs = copy.cells[index].outputs
+        return nb
 
     def preprocess_cell(self, cell, resources, index):
         """Run a cell; test cells with hidden tests wait until after the last cell of the notebook, so
         nothing the notebook prints or raises after seeing a hidden input can reach its feedback."""
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and HIDDEN.search(self._trusted.get(grade_id, "")):
+        if self.defer_hidden and cell.cell_type == "code" and HIDDEN.search(self._trusted.get(grade_id, "")):
             self._deferred.append(index)
         else:
             cell, resources = self._run_cell(cell, resources, index)
+            if self._stopped and self._stopped_at is None:
+                self._stopped_at = index
         if index == len(self.nb.cells) - 1:
             for later in self._deferred:
                 self.nb.cells[later], resources = self._run_cell(self.nb.cells[later], resources, later)

@@ -5,9 +5,10 @@ The kernel is started through a kernelspec whose argv wraps ``ipykernel_launcher
 - **Allowlist file system.** The root is an empty read-only tmpfs; only ``/usr`` (with the
   ``/bin``, ``/lib`` links), the Python installation (the venv and its base interpreter), the
   grader's ``cnnlib`` package (at ``/opt/course/cnnlib``, first on ``PYTHONPATH``) and a
-  synthetic ``/etc`` (``ld.so.cache``, a ``passwd``/``group`` naming only the student) are bound
-  in, read-only. Writable: ``/home/student``, ``/tmp`` and ``/dev/shm``, each a tmpfs of a fixed
-  size, and the runtime folder (itself a size-capped tmpfs that only the grading process sees, see :func:`runtime_wrapper`) for the IPC sockets and the mailbox. Nothing
+  synthetic ``/etc`` (``ld.so.cache``, ``fonts``, a ``passwd``/``group`` naming only the
+  student) are bound in, read-only. Writable: ``/home/student``, ``/tmp`` and ``/dev/shm``, each
+  a tmpfs of a fixed size, and the runtime folder for the IPC sockets and the mailbox (itself a
+  size-capped tmpfs that only the grading process sees, see :func:`runtime_wrapper`). Nothing
   else of the host: no ``/srv``, ``/home``, ``/root``, ``/var``, course or exchange.
 - **Unprivileged.** As root, bwrap keeps only ``CAP_SETUID``/``CAP_SETGID``/``CAP_SETPCAP`` for
   ``setpriv``, which becomes uid/gid 65534 (``nobody``) with no groups, an empty bounding set and
@@ -116,7 +117,9 @@ def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list
     argv += ["--ro-bind", str(Path(find_spec("cnnlib").origin).resolve().parent), f"{LIBRARY}/cnnlib"]
     for name in ("passwd", "group", "hostname"):
         argv += ["--ro-bind", str(etc / name), f"/etc/{name}"]
-    argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache", "--dev", "/dev", "--proc", "/proc"]
+    for shared in ("/etc/ld.so.cache", "/etc/fonts"):  # the dynamic linker's cache; fontconfig (matplotlib)
+        argv += ["--ro-bind-try", shared, shared]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
     for path in (HOME, "/tmp", "/dev/shm"):
         argv += ["--size", str(limits.scratch_bytes), "--perms", "01777",
                  "--tmpfs", path]

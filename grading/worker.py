@@ -1,9 +1,8 @@
 """One submission graded in its own private course directory.
 
 The private directory holds a copy of the gradebook with the assignments and no students, the
-submission, an empty source folder and an ``nbgrader_config.py`` that loads the course's own
-configuration and then points nbgrader at the private folder, the sandboxed kernel and the
-preprocessors of :mod:`grading.execute`. ``nbgrader autograde`` and ``generate_feedback`` run
+submission, an empty source folder, :mod:`grading._worker_config` as its ``nbgrader_config.py``
+and the settings it reads, as data, in ``worker.json``. ``nbgrader autograde`` and ``generate_feedback`` run
 there in a subprocess (a session of its own, killed as a group on a hard deadline). The result,
 the scores read back from the private gradebook and messages for the student, is merged into
 the real gradebook by the parent, one at a time.
@@ -29,28 +28,7 @@ from grading.cgroups import MemoryCgroup, PidsCgroup, enter
 from grading.execute import STOPPED
 from grading.sandbox import KERNEL_NAME, REPO, Limits
 
-CONFIG = '''\
-c = get_config()  # noqa: F821
-_course = {course_config!r}
-exec(compile(open(_course).read(), _course, "exec"), {{"get_config": lambda: c, "__file__": _course}})
-from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
-from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, GetGrades, IgnorePattern,
-                                    LimitOutput, SaveAutoGrades)
-from grading.execute import HideTests, SandboxExecute
-c.CourseDirectory.root = {root!r}
-c.CourseDirectory.db_url = "sqlite:///" + {db!r}
-c.CourseDirectory.source_directory = "source"
-c.Autograde.autograde_preprocessors = [SandboxExecute, IgnorePattern, ClearMetadataPreprocessor,
-                                       LimitOutput, SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
-c.GenerateFeedback.preprocessors = [GetGrades, HideTests, CSSHTMLHeaderPreprocessor]
-c.Execute.kernel_name = {kernel!r}
-c.Execute.extra_arguments = []
-c.SandboxExecute.notebook_timeout = {seconds!r}
-c.SandboxExecute.max_output_bytes = {output_bytes!r}
-c.SandboxExecute.memory_cgroup = {cgroup!r}
-c.KernelManager.transport = "ipc"
-c.Autograde.create_student = True
-'''
+CONFIG = Path(__file__).with_name("_worker_config.py")  # the private course's nbgrader_config.py
 
 
 @dataclass
@@ -324,10 +302,11 @@ def grade_submission(job: Job) -> Result:
         shutil.copy(job.template_db, private / "gradebook.db")
         groups, prefix = confine(job, scratch, runtime, jupyter)
         memory = next((str(g.path) for g in groups if isinstance(g, MemoryCgroup)), "")
-        (private / "nbgrader_config.py").write_text(CONFIG.format(
-            course_config=str(job.course / "nbgrader_config.py"), root=str(private),
-            db=str(private / "gradebook.db"), kernel=KERNEL_NAME, seconds=job.limits.notebook_seconds,
-            output_bytes=job.limits.output_bytes, cgroup=memory))
+        shutil.copy(CONFIG, private / "nbgrader_config.py")
+        (private / "worker.json").write_text(json.dumps({
+            "course_config": str(job.course / "nbgrader_config.py"), "root": str(private),
+            "db": str(private / "gradebook.db"), "kernel": KERNEL_NAME, "cgroup": memory,
+            "seconds": job.limits.notebook_seconds, "output_bytes": job.limits.output_bytes}))
         env = nbgrader_env({"JUPYTER_PATH": str(jupyter), "JUPYTER_RUNTIME_DIR": str(runtime),
                             "JUPYTER_CONFIG_DIR": str(job.work / "config"),
                             "IPYTHONDIR": str(job.work / "ipython")})

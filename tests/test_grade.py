@@ -13,6 +13,8 @@ from __future__ import annotations
 import csv
 import hashlib
 import html
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -48,6 +50,10 @@ def escape_cell(course: Path) -> str:
         "write repo": f"open({str(ROOT / 'PWNED_BY_STUDENT')!r}, 'w').write('x')",
         "write course": f"open({str(course / 'PWNED_BY_STUDENT')!r}, 'w').write('x')",
         "network": "socket.create_connection(('1.1.1.1', 53), timeout=3)",
+        "read another student": f"open({str(course / 'submitted' / 'good_1' / A / (A + '.ipynb'))!r}).read()",
+        "read the exchange": "os.listdir('/srv')",
+        "read host accounts": "open('/etc/shadow').read()",
+        "write core_pattern": "open('/proc/sys/kernel/core_pattern', 'w')",
     }
     lines = ["import os, socket", "def _attempt(what, action):", "    try:", "        action()",
              "        print(what, 'LEAK')", "    except Exception as error:",
@@ -94,6 +100,53 @@ except OSError as error:
     print('scratch full after', _written, 'MB:', error.strerror)
 
 """
+FILL_RUNTIME = """import os
+from ipykernel.connect import get_connection_file
+_runtime, _written = os.path.dirname(get_connection_file()), 0
+try:
+    while _written < 2048:
+        with open(f'{_runtime}/fill_{_written}.bin', 'wb') as _f:
+            _f.write(b'x' * (1 << 20))
+        _written += 1
+except OSError as error:
+    print('runtime folder full after', _written, 'MB:', error.strerror)
+for _name in os.listdir(_runtime):
+    if _name.startswith('fill_'):
+        os.unlink(os.path.join(_runtime, _name))
+
+"""
+DEEP_TREE = """import os
+_fd = os.open('.', os.O_RDONLY)
+for _ in range(3000):
+    os.mkdir('d', dir_fd=_fd)
+    _next = os.open('d', os.O_RDONLY, dir_fd=_fd)
+    os.close(_fd)
+    _fd = _next
+os.close(_fd)
+
+"""
+FLOOD_DISPLAYS = """from IPython.display import display
+_handles = [display('x', display_id=True) for _ in range(300)]
+for _handle in _handles:
+    _handle.update('y' * 20000)
+
+"""
+RECORDS_INPUTS = """import base64
+_seen = []
+def corr2d(x, k):
+    _seen.append(base64.b64encode(np.asarray(x, dtype=float).tobytes()).decode())
+    raise ValueError('LEAK ' + ' '.join(reversed(_seen)))  # the newest first: messages get cut
+"""
+HOSTILE_HTML = """from IPython.display import HTML, SVG, Javascript, display
+display(HTML("<script>window.pwned = 'html output'</script><img src=x onerror=\\"window.pwned='img'\\">"))
+display(SVG("<svg xmlns='http://www.w3.org/2000/svg' onload=\\"window.pwned='svg'\\"/>"))
+display(Javascript("window.pwned = 'javascript output'"))
+
+"""
+HOSTILE_MARKDOWN = ("<script>window.pwned = 'markdown'</script>\n"
+                    "<img src=x onerror=\"window.pwned='md img'\">\n"
+                    "[click](javascript:window.pwned='link') [ref]\n\n"
+                    "[ref]: javascript:window.pwned='reference'\n")
 WARN = "import warnings\nwarnings.warn('a warning from correct code', DeprecationWarning)\n" \
        "warnings.warn('another one', UserWarning)\n\n"
 
@@ -132,6 +185,39 @@ def build(course: Path) -> list[Case]:
     put("blanks_everything", corpus.filled(A, prepend={"corr2d": BLANK_EVERYTHING}))
     put("equal_to_everything", corpus.filled(A, {"corr2d": EVERYTHING}))
     put("fills_scratch", corpus.filled(A, prepend={"corr2d": FILL_SCRATCH}))
+    shadows = corpus.filled(A)
+    put("shadows_modules", shadows)
+    for name in ("numpy.py", "cnnlib.py", "sitecustomize.py", "ipython_kernel_config.py"):
+        (sub / "shadows_modules" / A / name).write_text("raise SystemExit(1)\n")
+    (sub / "shadows_modules" / A / "ipython_config.py").write_text("raise SystemExit(1)\n")
+    (sub / "shadows_modules" / A / "ipykernel_launcher.py").write_text("import sys\nsys.exit(3)\n")
+    (sub / "linked_folder").mkdir()
+    (sub / "linked_folder" / A).symlink_to(course / "solutions" / A)
+    put("sparse_giant", corpus.filled(A))
+    with open(sub / "sparse_giant" / A / "weights.bin", "wb") as handle:
+        handle.truncate(1 << 30)
+    put("deep_tree", corpus.filled(A, prepend={"corr2d": DEEP_TREE}))
+    fd = os.open(sub / "deep_tree" / A, os.O_RDONLY)
+    os.mkdir("junk", dir_fd=fd)
+    for index in range(3000):
+        inner = os.open("junk" if index == 0 else "d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = inner
+        os.mkdir("d", dir_fd=fd)
+    os.close(fd)
+    (sub / "latin1_notebook" / A).mkdir(parents=True)
+    latin1 = os.fsdecode(os.fsencode(sub / "latin1_notebook" / A) + b"/L\x94sung.ipynb")  # what unzip makes
+    nbformat.write(corpus.filled(A), latin1)
+    put("fills_runtime", corpus.filled(A, prepend={"corr2d": FILL_RUNTIME}))
+    flood = corpus.filled(A, prepend={"corr2d": FLOOD_DISPLAYS})
+    flood.cells.append(nbformat.v4.new_code_cell("raise ValueError('e' * 3_000_000)"))
+    put("floods_displays_and_errors", flood)
+    leaks = corpus.filled(A, {"corr2d": RECORDS_INPUTS})
+    leaks.cells.append(nbformat.v4.new_code_cell("print('SEEN', ' '.join(_seen))"))
+    put("leaks_hidden_inputs", leaks)
+    hostile = corpus.filled(A, prepend={"corr2d": HOSTILE_HTML})
+    hostile.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
+    put("hostile_html", hostile)
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
         Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
@@ -160,6 +246,16 @@ def build(course: Path) -> list[Case]:
         Case("equal_to_everything", FULL - CORR2D - CONVOLVE2D,
              output="should be a NumPy array, got Everything"),
         Case("fills_scratch", FULL, output="No space left on device"),
+        # files next to the notebook replace nothing the kernel or the checker imports
+        Case("shadows_modules", FULL),
+        Case("linked_folder", 0.0, "is a link, not a folder"),
+        Case("sparse_giant", FULL, "weights.bin takes 1073741824 bytes"),
+        Case("deep_tree", FULL, "junk/ is a folder"),
+        Case("latin1_notebook", 0.0, "is not valid UTF-8"),
+        Case("fills_runtime", FULL, output="runtime folder full after"),
+        Case("floods_displays_and_errors", FULL, output="output truncated"),
+        Case("leaks_hidden_inputs", FULL - CORR2D - CONVOLVE2D, output="LEAK"),
+        Case("hostile_html", FULL),
     ]
 
 
@@ -168,11 +264,18 @@ def outputs_of(path: Path) -> str:
     return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
 
 
-def tree_hash(folder: Path) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(folder.rglob("*")):
-        if path.is_file():
-            digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+def tree_hash(folder: Path, depth: int = 64) -> str:
+    """A digest of the names and contents under ``folder`` (a submission may nest 3000 deep: names
+    below ``depth`` levels count, their contents do not)."""
+    digest, stack = hashlib.sha256(), [(folder, 0)]
+    while stack:
+        current, level = stack.pop()
+        for entry in sorted(os.scandir(current), key=lambda e: e.name):
+            digest.update(os.fsencode(os.path.relpath(entry.path, folder)))
+            if entry.is_dir(follow_symlinks=False) and level < depth:
+                stack.append((Path(entry.path), level + 1))
+            elif entry.is_file(follow_symlinks=False):
+                digest.update(Path(entry.path).read_bytes())
     return digest.hexdigest()
 
 
@@ -235,7 +338,9 @@ def case_names():
             "memory_hog", "fork_bomb", "background_process", "output_flood", "bad_json", "missing_notebook",
             "renamed_notebook", "duplicated_test_cell", "deleted_test_cell", "numpy_patched",
             "escape_attempts", "warnings", "prints_test_sources", "rewrites_tests", "blanks_everything",
-            "equal_to_everything", "fills_scratch"]
+            "equal_to_everything", "fills_scratch", "shadows_modules", "linked_folder", "sparse_giant",
+            "deep_tree", "latin1_notebook", "fills_runtime", "floods_displays_and_errors",
+            "leaks_hidden_inputs", "hostile_html"]
 
 
 @pytest.mark.parametrize("name", case_names())
@@ -264,13 +369,61 @@ def test_test_code_never_reaches_the_students_kernel(run):
 
 def test_output_is_capped_in_bytes(run):
     course, *_ = run
-    assert (course / "autograded" / "output_flood" / A / f"{A}.ipynb").stat().st_size < 3 << 20
+    for student in ("output_flood", "floods_displays_and_errors"):
+        assert (course / "autograded" / student / A / f"{A}.ipynb").stat().st_size < 3 << 20
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_what_a_submission_brings_in_is_capped(run):
+    course, *_ = run
+    for kind in ("autograded", "feedback"):
+        assert folder_bytes(course / kind / "sparse_giant") < 16 << 20
+        assert not list((course / kind).rglob("junk"))
+    assert not (course / "feedback" / "linked_folder" / A / f"{A}.html").exists()
+
+
+def b64_tokens(text: str) -> set[str]:
+    return {t for t in re.findall(r"[A-Za-z0-9+/]{40,}={0,2}", text)}
+
+
+def test_hidden_inputs_reach_no_feedback_in_any_encoding(run):
+    """corr2d records every input it is called with and raises with all of them in its message; a last
+    cell prints them. The instructor's copy shows which tokens only hidden tests produced: none of
+    them may appear in the student's feedback (hidden tests ran last, their cells show no message)."""
+    course, *_ = run
+    path = course / "autograded" / "leaks_hidden_inputs" / A / f"{A}.ipynb"
+    notebook = nbformat.read(str(path), as_version=4)
+    hidden, visible = set(), set()
+    for cell in notebook.cells:
+        text = json.dumps(cell.get("outputs", []))
+        (hidden if "BEGIN HIDDEN TESTS" in cell.source else visible).update(b64_tokens(text))
+    secret = hidden - visible
+    assert secret, "the hidden tests' inputs should be in the instructor's copy"
+    page = html.unescape((course / "feedback" / "leaks_hidden_inputs" / A / f"{A}.html").read_text())
+    assert "SEEN" in page and "LEAK" in page  # the student's own printing and raising did reach feedback
+    assert not secret & b64_tokens(page)
+
+
+def test_feedback_pages_run_no_script_from_the_notebook(run):
+    from test_sandbox_intake import Audit
+
+    course, *_ = run
+    clean = Audit()
+    clean.feed((course / "feedback" / "good_1" / A / f"{A}.html").read_text())
+    page = (course / "feedback" / "hostile_html" / A / f"{A}.html").read_text()
+    audit = Audit()
+    audit.feed(page)
+    assert audit.scripts == clean.scripts and not audit.handlers and not audit.urls
+    assert "pwned" not in "".join(audit.scripts)
 
 
 def test_sandbox_saw_nothing_and_wrote_nothing_outside_scratch(run):
     course, _, _, before = run
     text = outputs_of(course / "autograded" / "escape_attempts" / A / f"{A}.ipynb")
-    assert "LEAK" not in text and text.count("blocked") == 7, text
+    assert "LEAK" not in text and text.count("blocked") == 11, text
     assert not (ROOT / "PWNED_BY_STUDENT").exists() and not (course / "PWNED_BY_STUDENT").exists()
     assert not list(course.rglob("scratch_file.txt"))
     assert tree_hash(course / "solutions") == before["solutions"]
