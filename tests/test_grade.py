@@ -26,6 +26,7 @@ import pytest
 
 from grading import corpus
 from grading.execute import hidden_lines
+from grading.intake import remove_tree
 from grading.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,8 +302,11 @@ def run(tmp_path_factory):
     cases = build(course)
     before = {"solutions": tree_hash(course / "solutions"), "repo_solutions": tree_hash(ROOT / "solutions"),
               "submitted": tree_hash(course / "submitted")}
-    results = grade(course, workers=2, limits=Limits(notebook_seconds=25), progress=False)
-    return course, cases, {(r.student, r.assignment): r for r in results}, before
+    try:
+        results = grade(course, workers=2, limits=Limits(notebook_seconds=25), progress=False)
+        yield course, cases, {(r.student, r.assignment): r for r in results}, before
+    finally:  # pytest's own clean-up of old temporary folders recurses: no 3000-deep tree may stay
+        remove_tree(course / "submitted" / "deep_tree")
 
 
 def test_run_grades_every_submission_once(run):
