@@ -1,8 +1,10 @@
 """The lectures' numbers, each next to the cnnlib computation that checks it.
 
 A chapter module (``ch04.py`` ...) lists ``CLAIMS``: what a slide says and how to compute it.
-The chapters display them with ``show(...)``, which prints the computed value and, where the
-slide's number is wrong, an erratum box saying what the slide says. ``tests/test_book_claims.py``
+The chapters show the computed values in the text with ``lecture_values(...)`` (with their
+arithmetic, and an erratum box where the slide's number is wrong) and compare them with the
+slides in one collapsed table per section, ``lecture_table(...)``; both are called from cells
+whose input the book hides. ``tests/test_book_claims.py``
 recomputes every claim: a claim not marked as an erratum must agree with its slide, and one
 marked as an erratum must really differ, so the book can neither hide nor invent an error.
 """
@@ -68,34 +70,6 @@ def _format(value: Any) -> str:
     if isinstance(value, np.ndarray):  # on one line: it is shown as inline code
         return " ".join(np.array2string(value, separator=", ", max_line_width=10**6).split())
     return str(value)
-
-
-def markdown(claim: Claim) -> str:
-    """The claim as Markdown: the computed value, and an erratum box where the slide is wrong."""
-    unit = f" {claim.unit}" if claim.unit else ""
-    text = f"**Computed:** `{_format(claim.computed())}`{unit} (deck {claim.deck}, *{claim.where}*)"
-    if claim.agrees():
-        return text + f"; the slide agrees: `{_format(claim.says)}`."
-    note = claim.erratum or "The slide's value differs from the computed one."
-    return text + (
-        f"\n\n:::{{admonition}} Erratum: deck {claim.deck}, {claim.where}\n:class: warning\n"
-        f"The slide says `{_format(claim.says)}`{unit}; the code computes "
-        f"`{_format(claim.computed())}`{unit}. {note}\n:::\n"
-    )
-
-
-def show(claim: Claim):
-    """Display ``markdown(claim)`` in a notebook cell (rendered by the book)."""
-    from IPython.display import Markdown
-
-    return Markdown(markdown(claim))
-
-
-def show_claims(*keys: str) -> None:
-    """Display the claims named ``keys`` in a notebook cell, as one block of Markdown."""
-    from IPython.display import Markdown, display
-
-    display(Markdown("\n\n".join(markdown(by_key(key)) for key in keys)))
 
 
 def all_claims() -> list[Claim]:
