@@ -249,7 +249,6 @@ def build(course: Path) -> list[Case]:
         Case("fills_scratch", FULL, output="No space left on device"),
         # files next to the notebook replace nothing the kernel or the checker imports
         Case("shadows_modules", FULL),
-        Case("linked_folder", 0.0, "is a link, not a folder"),
         Case("sparse_giant", FULL, "weights.bin takes 1073741824 bytes"),
         Case("deep_tree", FULL, "junk/ is a folder"),
         Case("latin1_notebook", 0.0, "is not valid UTF-8"),
@@ -309,6 +308,18 @@ def run(tmp_path_factory):
         remove_tree(course / "submitted" / "deep_tree")
 
 
+def test_a_linked_submission_folder_is_never_graded(run):
+    """``submitted/linked_folder/01_convolution`` links to the solutions: refused, never read."""
+    course, _, results, _ = run
+    assert ("linked_folder", A) not in results or results[("linked_folder", A)].grades == {}
+    assert scores_from_csv(course).get("linked_folder", 0.0) == 0.0
+    assert not (course / "autograded" / "linked_folder").exists()
+    solution = (ROOT / "solutions" / A / f"{A}.ipynb").read_text()
+    marker = next(line for line in solution.splitlines() if "BEGIN SOLUTION" in line)
+    for page in (course / "feedback").glob("linked_folder/**/*"):
+        assert not page.is_file() or marker not in page.read_text(errors="replace")
+
+
 def test_run_grades_every_submission_once(run):
     course, cases, results, _ = run
     students = {c.name for c in cases}
@@ -342,7 +353,7 @@ def case_names():
             "memory_hog", "fork_bomb", "background_process", "output_flood", "bad_json", "missing_notebook",
             "renamed_notebook", "duplicated_test_cell", "deleted_test_cell", "numpy_patched",
             "escape_attempts", "warnings", "prints_test_sources", "rewrites_tests", "blanks_everything",
-            "equal_to_everything", "fills_scratch", "shadows_modules", "linked_folder", "sparse_giant",
+            "equal_to_everything", "fills_scratch", "shadows_modules", "sparse_giant",
             "deep_tree", "latin1_notebook", "fills_runtime", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html"]
 
