@@ -12,30 +12,56 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 RECORDS = "grading_results.json"
 CONTENT_BYTES = 64 << 20  # files larger than this are fingerprinted by size and modification time
+MAX_ENTRIES, MAX_DEPTH = 100_000, 64  # beyond these, a marker stands for the rest
+
+
+def _entries(folder: Path):
+    """(relative name, lstat) of everything under ``folder``, without following links, iteratively
+    (a student's tree may be thousands deep), at most MAX_ENTRIES and MAX_DEPTH levels."""
+    stack, seen = [(folder, b"", 0)], 0
+    while stack:
+        path, prefix, depth = stack.pop()
+        try:
+            children = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError:
+            continue
+        for entry in children:
+            seen += 1
+            if seen > MAX_ENTRIES:
+                yield prefix + b"\0too-many", None
+                return
+            name = prefix + b"/" + os.fsencode(entry.name)
+            info = entry.stat(follow_symlinks=False)
+            yield name, info
+            if entry.is_dir(follow_symlinks=False):
+                if depth + 1 >= MAX_DEPTH:
+                    yield name + b"\0too-deep", None
+                else:
+                    stack.append((entry.path, name, depth + 1))
 
 
 def fingerprint(folder: Path) -> str:
     """SHA-256 over the relative names, kinds, sizes and (up to a cap) contents under ``folder``."""
     digest = hashlib.sha256()
-    for base, dirs, files in os.walk(folder, followlinks=False):
-        dirs.sort()
-        for name in sorted(files) + [d for d in dirs if os.path.islink(os.path.join(base, d))]:
-            path = os.path.join(base, name)
-            relative = os.path.relpath(path, folder).encode("utf-8", "surrogateescape")
-            info = os.lstat(path)
-            digest.update(b"\0" + relative + f"\0{info.st_mode:o}\0{info.st_size}".encode())
-            if os.path.islink(path):
-                digest.update(os.readlink(path).encode("utf-8", "surrogateescape"))
-            elif info.st_size > CONTENT_BYTES:
-                digest.update(str(info.st_mtime_ns).encode())
-            elif os.path.isfile(path):
-                with open(path, "rb") as handle:
-                    for block in iter(lambda: handle.read(1 << 20), b""):
-                        digest.update(block)
+    for name, info in _entries(folder):
+        digest.update(b"\0" + name)
+        if info is None:
+            continue
+        digest.update(f"\0{info.st_mode:o}\0{info.st_size}".encode())
+        path = os.path.join(folder, os.fsdecode(name[1:]))
+        if stat.S_ISLNK(info.st_mode):
+            digest.update(os.fsencode(os.readlink(path)))
+        elif stat.S_ISREG(info.st_mode) and info.st_size > CONTENT_BYTES:
+            digest.update(str(info.st_mtime_ns).encode())
+        elif stat.S_ISREG(info.st_mode):
+            with open(path, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import os
 import signal
+import subprocess
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -105,6 +106,14 @@ def test_only_changed_submissions_are_regraded(tmp_path):
     before = select.fingerprint(tmp_path / "a")
     (tmp_path / "a" / "n.ipynb").write_text("2")
     assert select.fingerprint(tmp_path / "a") != before
+    deep = tmp_path / "a" / "junk"
+    level = str(deep)
+    for _ in range(1500):  # what a careless zip makes: no recursion limit may be hit
+        level = os.path.join(level, "d")
+        os.makedirs(level)
+    os.symlink("/etc/passwd", tmp_path / "a" / "link")  # a link is named, never followed
+    assert select.fingerprint(tmp_path / "a") != before
+    subprocess.run(["rm", "-rf", str(deep)], check=True)
     items = [Item("ada"), Item("ben"), Item("cy")]
     prints = {A: "t", ("ada", A): "f", ("ben", A): "g", ("cy", A): "h"}
     records = {("ada", A): {"files": "f", "tests": "t"}, ("ben", A): {"files": "old", "tests": "t"},
