@@ -13,13 +13,11 @@ import numpy as np
 from .correlate import conv_arguments
 from .pooling import pool_arguments
 
+Size = int | tuple[int, int]  # 3 or (3, 5): one number for both axes, or (H, W)
+
 
 def conv2d_naive(
-    x: np.ndarray,
-    weight: np.ndarray,
-    bias: np.ndarray | None = None,
-    stride: int | tuple[int, int] = 1,
-    padding: int | tuple[int, int] = 0,
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: Size = 1, padding: Size = 0
 ) -> np.ndarray:
     """``conv2d`` by seven nested loops' worth of indexing (dilation 1, groups 1).
 
@@ -43,14 +41,9 @@ def conv2d_naive(
 
 
 def _pool_naive(
-    op: str,
-    reduce: Callable[..., np.ndarray],
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None,
-    padding: int | tuple[int, int],
-    fill: float,
-):
+    op: str, reduce: Callable[..., np.ndarray], x: np.ndarray, kernel_size: Size, stride: Size | None,
+    padding: Size, fill: float,
+) -> np.ndarray:
     kernel, stride, padding, out_size = pool_arguments(op, x, kernel_size, stride, padding)
     (kh, kw), (sh, sw), (ph, pw) = kernel, stride, padding
     xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)), constant_values=fill)
@@ -63,20 +56,14 @@ def _pool_naive(
 
 
 def max_pool2d_naive(
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None = None,
-    padding: int | tuple[int, int] = 0,
+    x: np.ndarray, kernel_size: Size, stride: Size | None = None, padding: Size = 0
 ) -> np.ndarray:
     """``max_pool2d`` window by window. x: (N, C, H, W) -> (N, C, H_out, W_out)"""
     return _pool_naive("max_pool2d_naive", np.max, x, kernel_size, stride, padding, -np.inf)
 
 
 def avg_pool2d_naive(
-    x: np.ndarray,
-    kernel_size: int | tuple[int, int],
-    stride: int | tuple[int, int] | None = None,
-    padding: int | tuple[int, int] = 0,
+    x: np.ndarray, kernel_size: Size, stride: Size | None = None, padding: Size = 0
 ) -> np.ndarray:
     """``avg_pool2d`` window by window (padding counts). x: (N, C, H, W) -> (N, C, H_out, W_out)"""
     return _pool_naive("avg_pool2d_naive", np.mean, x, kernel_size, stride, padding, 0)

@@ -2,13 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from .. import functional as F
 from .module import Module
 
 
-class CrossEntropyLoss(Module):
+class _Loss(Module):
+    """What both losses share: their options, and that ``forward(input, target)`` saves both for
+    ``backward(grad_out=None)``, which returns the gradient with respect to the input."""
+
+    _function: Callable[..., float | np.ndarray]
+    _backward: Callable[..., np.ndarray]
+
+    def __init__(self, weight: np.ndarray | None = None, ignore_index: int = -100,
+                 reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
+
+    def _options(self) -> dict:
+        return dict(weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:  # type: ignore[override]
+        self._input = (input, target)
+        return self._function(input, target, **self._options())
+
+    def backward(self, grad_out: float | np.ndarray | None = None) -> np.ndarray:
+        input, target = self._saved()
+        return self._backward(input, target, **self._options(), grad_out=grad_out)
+
+
+class CrossEntropyLoss(_Loss):
     """Softmax cross-entropy, as ``torch.nn.CrossEntropyLoss`` (same arguments: ``weight``,
     ``ignore_index``, ``reduction``, ``label_smoothing``).
 
@@ -19,41 +45,21 @@ class CrossEntropyLoss(Module):
     for ``model.backward``. ``backward(grad_out)`` scales it (per sample for ``"none"``).
     """
 
+    _function = staticmethod(F.cross_entropy)
+    _backward = staticmethod(F.cross_entropy_backward)
+
     def __init__(self, weight: np.ndarray | None = None, ignore_index: int = -100, reduction: str = "mean",
                  label_smoothing: float = 0.0) -> None:
-        super().__init__()
-        self.weight, self.ignore_index = weight, ignore_index
-        self.reduction, self.label_smoothing = reduction, label_smoothing
+        super().__init__(weight, ignore_index, reduction)
+        self.label_smoothing = label_smoothing
 
     def _options(self) -> dict:
-        return dict(weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
-                    label_smoothing=self.label_smoothing)
-
-    def forward(self, logits: np.ndarray, target: np.ndarray) -> float | np.ndarray:  # type: ignore[override]
-        self._input = (logits, target)
-        return F.cross_entropy(logits, target, **self._options())
-
-    def backward(self, grad_out: float | np.ndarray | None = None) -> np.ndarray:
-        logits, target = self._saved()
-        return F.cross_entropy_backward(logits, target, **self._options(), grad_out=grad_out)
+        return dict(super()._options(), label_smoothing=self.label_smoothing)
 
 
-class NLLLoss(Module):
+class NLLLoss(_Loss):
     """Negative log-likelihood of log-probabilities, as ``torch.nn.NLLLoss``: used after a
     log-softmax, it is ``CrossEntropyLoss`` in two steps."""
 
-    def __init__(self, weight: np.ndarray | None = None, ignore_index: int = -100,
-                 reduction: str = "mean") -> None:
-        super().__init__()
-        self.weight, self.ignore_index, self.reduction = weight, ignore_index, reduction
-
-    def _options(self) -> dict:
-        return dict(weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction)
-
-    def forward(self, log_probs: np.ndarray, target: np.ndarray) -> float | np.ndarray:  # type: ignore[override]
-        self._input = (log_probs, target)
-        return F.nll_loss(log_probs, target, **self._options())
-
-    def backward(self, grad_out: float | np.ndarray | None = None) -> np.ndarray:
-        log_probs, target = self._saved()
-        return F.nll_loss_backward(log_probs, target, **self._options(), grad_out=grad_out)
+    _function = staticmethod(F.nll_loss)
+    _backward = staticmethod(F.nll_loss_backward)
