@@ -43,6 +43,8 @@ __all__ = [
 def _check_ints(**values: tuple[object, int]) -> None:
     """Each keyword is ``name=(value, minimum)``: refuse non-ints and values below the minimum."""
     for name, (value, minimum) in values.items():
+        if type(value) is int and value >= minimum:  # the common case, first: every layer call runs this
+            continue
         if type(value) is not int and (not isinstance(value, numbers.Integral) or isinstance(value, bool)):
             raise TypeError(f"{name} must be an int, got {value!r}")
         if value < minimum:  # type: ignore[operator]
@@ -122,19 +124,17 @@ def conv_output_size(
         return span // stride + 1
     _check_ints(n=(n, 1), kernel_size=(kernel_size, 1), stride=(stride, 1), padding=(padding, 0),
                 dilation=(dilation, 1))
-    effective = effective_kernel_size(kernel_size, dilation)
+    effective = dilation * (kernel_size - 1) + 1
     span = n + 2 * padding - effective
+    if span >= 0 and not (strict and span % stride):
+        return span // stride + 1
     formula = conv_output_formula(n, kernel_size, stride, padding, dilation)
     if span < 0:
         raise ValueError(
             f"kernel of size {effective} is larger than the padded input of size "
             f"{n + 2 * padding}: {formula} = {span / stride + 1:.2f} < 1"
         )
-    if strict and span % stride:
-        raise ValueError(
-            f"{formula} = {span / stride + 1:.2f} is not an integer: stride {stride} does not fit"
-        )
-    return span // stride + 1
+    raise ValueError(f"{formula} = {span / stride + 1:.2f} is not an integer: stride {stride} does not fit")
 
 
 def same_padding(

@@ -174,3 +174,13 @@ def test_non_int_sizes_are_a_type_error():
         G.conv_output_size(5, 2.0)
     with pytest.raises(TypeError, match="stride must be an int"):
         G.conv_transpose_output_size(5, 2, stride=True)
+
+
+@pytest.mark.parametrize("module", ["cnnlib.geometry", "cnnlib.tables", "cnnlib.functional.padding"])
+def test_docstring_examples_hold(module):
+    """The examples in the docstrings (which the book's pictures and explorer rely on) run as shown."""
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
