@@ -6,8 +6,8 @@ crops. Each axis is padded through an index map (which input position every outp
 copies, -1 for a constant), so the backward pass sums the gradient back along the same map.
 
 >>> import numpy as np
->>> pad(np.arange(3.0), (2, 1), mode="reflect")
-array([2., 1., 0., 1., 2., 1.])
+>>> pad(np.arange(3.0)[None], (2, 1), mode="reflect")  # (C, W): one channel
+array([[2., 1., 0., 1., 2., 1.]])
 """
 
 from __future__ import annotations
