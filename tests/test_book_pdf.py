@@ -57,7 +57,10 @@ def test_pdf_starts_each_chapter_with_its_title_in_order_with_a_bookmark(book):
     reader, starts = book
     titles = _titles()
     assert len(reader.pages) >= 5 * len(titles), f"only {len(reader.pages)} pages"
-    assert [_plain(item.title) for item in reader.outline] == [_plain(t) for t in titles]
+    bookmarks = [_plain(item.title) for item in reader.outline]
+    assert len(bookmarks) == len(titles), bookmarks
+    for bookmark, title in zip(bookmarks, titles):  # a numbered chapter's bookmark: "3. Title"
+        assert bookmark.endswith(_plain(title)), (bookmark, title)
     assert starts == sorted(starts) and len(set(starts)) == len(starts), starts
     for title, first in zip(titles, starts):
         assert _plain(title) in _plain(reader.pages[first].extract_text()), (title, first)
