@@ -507,3 +507,16 @@ def test_case_study_checks(grader):
     grader.check_train_epoch(train_epoch, "loss", lr=0.1, sizes=(3, 5, 1, 2))
     with pytest.raises(GradingError, match="the plain average of the batch losses"):
         grader.check_train_epoch(unweighted, "loss")
+
+
+@pytest.mark.parametrize("layer", ["padding=1100", "transposed stride 60"])
+def test_a_model_too_large_to_run_is_refused_before_it_runs(grader, layer):
+    """Every setting of the model is within bounds, but the feature maps it would compute are not:
+    the grader refuses it from the settings alone, before allocating anything."""
+    from cnnlib import nn
+
+    first = (nn.Conv2d(1, 6, 5, padding=1100) if layer == "padding=1100"
+             else nn.ConvTranspose2d(1, 6, 5, stride=60))
+    model = nn.Sequential(first, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10))
+    with pytest.raises(GradingError, match=r"build_lenet: a forward pass on 2 images would need a [\d,]+ MB"):
+        grader.check_lenet(lambda: model, "output")

@@ -23,6 +23,7 @@ _CASE_STUDY_MODULES = ("cnnlib.nn", "cnnlib.functional", "cnnlib.optim", "cnnlib
 _DATACLASS_METHODS = ("__init__", "__repr__", "__eq__", "__setattr__", "__delattr__", "__hash__",
                       "__lt__", "__le__", "__gt__", "__ge__")
 _MAX_SETTING, _MAX_PARAMETERS = 4096, 10_000_000  # bounds on a model the grader will run
+_MAX_ACTIVATION_BYTES = 256 << 20  # the largest feature map or im2col buffer the grader will compute
 _LENET_PARAMETERS = 61706  # C1 156 + C3 2,416 + C5 48,120 + F6 10,164 + output 850
 _LENET_MAPS = ((6, 28, 28), (6, 14, 14), (16, 10, 10), (16, 5, 5))
 
@@ -53,7 +54,7 @@ def _verify_cnnlib() -> None:
                     raise _refuse(f"{home}.{value.__name__} has been changed")
 
 
-def _check_model(model, what: str) -> None:
+def _check_model(model, what: str, batch: int = 2) -> None:
     """The model must be made of cnnlib.nn's own classes, with nothing replaced on the instances."""
     __tracebackhide__ = True
     nn = sys.modules["cnnlib.nn"]
@@ -77,6 +78,45 @@ def _check_model(model, what: str) -> None:
     total = sum(p.data.size for p in model.parameters() if p.data.__class__ is _NDARRAY)
     if total > _MAX_PARAMETERS:
         raise GradingError(f"{what}: the model has {total:,} parameters; LeNet-5 has {_LENET_PARAMETERS:,}")
+    needed = _largest_buffer(model, batch)
+    if needed > _MAX_ACTIVATION_BYTES:
+        raise GradingError(f"{what}: a forward pass on {batch} images would need a {needed / 2**20:,.0f} MB "
+                           f"buffer (at most {_MAX_ACTIVATION_BYTES >> 20} MB)\n  LeNet-5's largest feature "
+                           "map is 6x28x28 per image: check the layers' padding, stride and sizes")
+
+
+def _pair(value) -> tuple:
+    pair = value if value.__class__ is tuple else (value, value)
+    if len(pair) != 2 or any(v.__class__ is not int for v in pair):
+        raise GradingError(f"a layer's kernel_size, stride, padding or dilation is {value!r}; "
+                           "LeNet-5's layers take ints or pairs of ints")
+    return pair
+
+
+def _largest_buffer(model, batch: int, shape: tuple = (1, 32, 32)) -> int:
+    """An upper bound, in bytes (float64), on the largest feature map or im2col buffer that a
+    forward pass of ``batch`` images of ``shape`` (C, H, W) computes, from the layers' settings
+    alone (nothing is run): each layer's output size is bounded by its padding and stride."""
+    channels, height, width = shape
+    largest = channels * height * width
+    for module in model.modules():
+        settings = module.__dict__
+        if list(module.children()) or "kernel_size" not in settings:
+            channels = settings.get("out_features", channels)
+            continue
+        (kh, kw), (sh, sw) = _pair(settings["kernel_size"]), _pair(settings.get("stride", 1))
+        padding = settings.get("padding", 0)
+        ph, pw = (kh, kw) if padding.__class__ is str else _pair(padding)
+        dh, dw = _pair(settings.get("dilation", 1))
+        if module.__class__.__name__ == "ConvTranspose2d":  # grows by the stride
+            height = (height - 1) * sh + dh * (kh - 1) + 1 + sh
+            width = (width - 1) * sw + dw * (kw - 1) + 1 + sw
+        else:
+            height, width = (height + 2 * ph) // sh + 1, (width + 2 * pw) // sw + 1
+        columns = channels * kh * kw * height * width  # im2col's buffer for this layer's input
+        channels = settings.get("out_channels", channels)
+        largest = max(largest, columns, channels * height * width)
+    return 8 * batch * largest
 
 
 def _build(call, build_lenet):
@@ -288,7 +328,7 @@ def check_training(call, train_lenet, target: float, budget: float, subset: int 
     if outcome.error is not None:
         judge(CASE_STUDY, "train_lenet", described, outcome, None, None, {})
     model = outcome.value
-    _check_model(model, "train_lenet")
+    _check_model(model, "train_lenet", batch=len(labels))
     model.eval()
     try:
         output = model(x_test)
