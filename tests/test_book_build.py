@@ -45,6 +45,25 @@ def test_chapter_is_a_jupytext_notebook_that_uses_cnnlib(chapter):
     assert re.search(r"^(import cnnlib|from cnnlib)", text, re.M), f"{chapter} does not import cnnlib"
 
 
+CODE_LINE_LIMIT = 80
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_code_lines_fit_the_page(chapter):
+    """Every line of every code cell is at most 80 characters, so the book shows it unwrapped."""
+    import jupytext
+
+    notebook = jupytext.read(ROOT / f"{chapter}.md")
+    long_lines = [
+        f"{chapter}: code cell {cell_number}, line {line_number}: {len(line)} characters: {line}"
+        for cell_number, cell in enumerate(notebook.cells, start=1)
+        if cell.cell_type == "code"
+        for line_number, line in enumerate(cell.source.splitlines(), start=1)
+        if len(line) > CODE_LINE_LIMIT
+    ]
+    assert not long_lines, f"code lines over {CODE_LINE_LIMIT} characters:\n" + "\n".join(long_lines)
+
+
 @pytest.mark.parametrize("chapter", CHAPTERS)
 def test_chapter_ends_with_summary_exercises_and_its_graded_notebook(chapter):
     text = (ROOT / f"{chapter}.md").read_text()
