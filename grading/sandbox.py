@@ -103,15 +103,27 @@ def write_etc(folder: Path) -> Path:
 
 
 def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list[str]:
-    """bwrap arguments for the allowlist file system (in mount order)."""
+    """bwrap arguments for the allowlist file system (in mount order).
+
+    The writable tmpfs mounts come first, the read-only binds after them: the repository, its venv
+    or the runtime folder may lie under ``/tmp`` (a clone in ``mktemp -d``), and a bind made
+    before the ``/tmp`` tmpfs would be hidden by it.
+    """
     readonly = readonly_paths()
-    mounts = [p for p in readonly if p != "/usr"]
     argv = []
-    for folder in _ancestors(mounts + [HOME, "/etc/x", f"{LIBRARY}/cnnlib"]):
+    for folder in _ancestors([HOME]):
         argv += ["--perms", "0755", "--dir", folder]
     for link in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         if os.path.islink(f"/{link}") and os.path.isdir(f"/usr/{link}"):
             argv += ["--symlink", f"usr/{link}", f"/{link}"]
+    argv += ["--dev", "/dev", "--proc", "/proc"]
+    writable = (HOME, "/tmp", "/dev/shm")
+    for path in writable:
+        argv += ["--size", str(limits.scratch_bytes), "--perms", "01777", "--tmpfs", path]
+    inside = [p for p in readonly if p != "/usr"] + ["/etc/x", f"{LIBRARY}/cnnlib", _real(runtime)]
+    for folder in _ancestors(inside):
+        if folder not in writable and folder not in ("/dev", "/proc"):
+            argv += ["--perms", "0755", "--dir", folder]
     for path in readonly:
         argv += ["--ro-bind", path, path]
     argv += ["--ro-bind", str(Path(find_spec("cnnlib").origin).resolve().parent), f"{LIBRARY}/cnnlib"]
@@ -119,12 +131,6 @@ def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list
         argv += ["--ro-bind", str(etc / name), f"/etc/{name}"]
     for shared in ("/etc/ld.so.cache", "/etc/fonts"):  # the dynamic linker's cache; fontconfig (matplotlib)
         argv += ["--ro-bind-try", shared, shared]
-    argv += ["--dev", "/dev", "--proc", "/proc"]
-    for path in (HOME, "/tmp", "/dev/shm"):
-        argv += ["--size", str(limits.scratch_bytes), "--perms", "01777",
-                 "--tmpfs", path]
-    for folder in _ancestors([_real(runtime)]):  # after the tmpfs mounts (it may lie under /tmp)
-        argv += ["--perms", "0755", "--dir", folder]
     argv += ["--ro-bind", _real(scratch), SUBMISSION, "--bind", _real(runtime), _real(runtime),
              "--remount-ro", "/"]
     return argv

@@ -177,3 +177,16 @@ def test_the_sandbox_holds_for_an_ordinary_user():
         remove_tree(work)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout, done.stdout[-2000:]
+
+
+def test_a_course_cloned_under_tmp_is_still_reachable(tmp_path, monkeypatch):
+    """A clone made with ``mktemp -d`` puts the venv under /tmp: the writable /tmp tmpfs must be
+    mounted before the read-only binds, or it hides the interpreter (``prlimit: failed to
+    execute .../python``)."""
+    venv = "/tmp/clone-xyz/.venv"
+    monkeypatch.setattr(sandbox, "readonly_paths", lambda: ["/usr", venv])
+    argv = sandbox._filesystem(tmp_path / "scratch", tmp_path / "runtime", tmp_path / "etc", LIMITS)
+    tmpfs = max(i for i, arg in enumerate(argv) if arg == "--tmpfs")
+    binds = [i for i, arg in enumerate(argv) if arg in ("--ro-bind", "--bind")]
+    assert tmpfs < min(binds), "a bind comes before a tmpfs that may cover it"
+    assert argv[argv.index(venv) - 1] == "--ro-bind"
