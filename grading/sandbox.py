@@ -121,8 +121,13 @@ def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list
     for path in writable:
         argv += ["--size", str(limits.scratch_bytes), "--perms", "01777", "--tmpfs", path]
     inside = [p for p in readonly if p != "/usr"] + ["/etc/x", f"{LIBRARY}/cnnlib", _real(runtime)]
+    # A bind's folders inside a writable tmpfs (a clone under /tmp) would belong to the student
+    # when bwrap maps the grader to 65534: each such tree is a tmpfs of its own, read-only below.
+    covers = sorted({_top_below(path, writable) for path in inside} - {None})
+    for top in covers:
+        argv += ["--size", "65536", "--perms", "0755", "--tmpfs", top]
     for folder in _ancestors(inside):
-        if folder not in writable and folder not in ("/dev", "/proc"):
+        if folder not in writable and folder not in covers and folder not in ("/dev", "/proc"):
             argv += ["--perms", "0755", "--dir", folder]
     for path in readonly:
         argv += ["--ro-bind", path, path]
@@ -131,9 +136,18 @@ def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list
         argv += ["--ro-bind", str(etc / name), f"/etc/{name}"]
     for shared in ("/etc/ld.so.cache", "/etc/fonts"):  # the dynamic linker's cache; fontconfig (matplotlib)
         argv += ["--ro-bind-try", shared, shared]
-    argv += ["--ro-bind", _real(scratch), SUBMISSION, "--bind", _real(runtime), _real(runtime),
-             "--remount-ro", "/"]
-    return argv
+    argv += ["--ro-bind", _real(scratch), SUBMISSION, "--bind", _real(runtime), _real(runtime)]
+    for top in covers:
+        argv += ["--remount-ro", top]
+    return argv + ["--remount-ro", "/"]
+
+
+def _top_below(path: str, mounts: tuple[str, ...]) -> str | None:
+    """The first folder of ``path`` below one of ``mounts`` (``/tmp/clone`` for ``/tmp/clone/.venv``)."""
+    for mount in mounts:
+        if path.startswith(mount + "/"):
+            return mount + "/" + path[len(mount) + 1:].split("/")[0]
+    return None
 
 
 def _identity() -> tuple[list[str], list[str]]:
