@@ -95,5 +95,28 @@ def end_descendants(grace: float = 3.0) -> int:
     while time.monotonic() < deadline and any(p in descendants() for p in pids):
         time.sleep(0.1)
     # the snapshot too: a kernel whose nbgrader died is no longer below this process
-    _signal_all([p for p in pids if os.path.exists(f"/proc/{p}")] + descendants(), signal.SIGKILL)
+    killed = [p for p in pids if is_running(p)] + descendants()
+    _signal_all(killed, signal.SIGKILL)
+    deadline = time.monotonic() + 10.0  # SIGKILL is not instant: wait until each one is gone
+    while time.monotonic() < deadline and any(is_running(p) for p in killed):
+        _reap()
+        time.sleep(0.05)
     return len(pids)
+
+
+def is_running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (a zombie has ended; only its exit status is left)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _reap() -> None:
+    """Collect the exit status of this process's ended children, so they leave no zombie."""
+    try:
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+    except ChildProcessError:
+        pass

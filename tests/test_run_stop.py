@@ -73,6 +73,11 @@ def work_folder(pid: int) -> Path | None:
     return Path(*parts[:found[0] + 1]) if found else None
 
 
+def is_running(pid: int) -> bool:
+    from grading.interrupt import is_running
+    return is_running(pid)
+
+
 def descendants_of(pid: int) -> list[int]:
     from grading.interrupt import descendants
     return descendants(pid)
@@ -98,7 +103,7 @@ def test_sigterm_mid_run_leaves_nothing_half_done(tmp_path):
     out, _ = process.communicate(timeout=60)
     assert process.returncode == 128 + signal.SIGTERM, out[-3000:]
     assert "stopped by SIGTERM" in out
-    assert [p for p in running if os.path.exists(f"/proc/{p}")] == []
+    assert [p for p in running if is_running(p)] == []
     assert [f for f in folders if f.exists()] == []
     records = json.loads((course / "grading_results.json").read_text())
     from nbgrader.api import Gradebook
