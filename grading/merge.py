@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from grading import feedback
+from grading.db import course_url
 
 
 def _submission(gradebook, assignment: str, student: str):
@@ -45,11 +46,11 @@ def _apply(submission, grades: dict) -> None:
             comment.auto_comment = cells.get(comment.name, {}).get("auto_comment")
 
 
-def merge_scores(course: Path, result, timestamp: datetime | None) -> None:
+def merge_scores(course: Path, result, timestamp: datetime | None, url: str | None = None) -> None:
     """The result's automatic scores into the real gradebook, in one transaction."""
     from nbgrader.api import Gradebook
 
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with warnings.catch_warnings(), Gradebook(url or course_url(course)) as gradebook:
         warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from nbgrader's add_submission
         created = False
         try:
@@ -101,11 +102,11 @@ def stage_files(course: Path, result, submission, notebooks: list[str]) -> dict[
     return staged
 
 
-def merge(course: Path, result, submission, notebooks: list[str]) -> None:
+def merge(course: Path, result, submission, notebooks: list[str], url: str | None = None) -> None:
     """Files staged, gradebook committed, files swapped in; a stale autograded copy removed."""
     staged = stage_files(course, result, submission, notebooks)
     try:
-        merge_scores(course, result, submission.timestamp)
+        merge_scores(course, result, submission.timestamp, url)
     except BaseException:
         for staging in staged:
             shutil.rmtree(staging, ignore_errors=True)

@@ -22,6 +22,7 @@ import matplotlib
 import nbformat
 
 from grading import select
+from grading.db import course_url
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,12 +45,12 @@ def _png(fig) -> str:
     return f'<img alt="plots" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def read_gradebook(course: Path) -> dict:
+def read_gradebook(course: Path, url: str | None = None) -> dict:
     """assignment -> student -> {"score", "max", "cells": {test: (score, max)}, "blank": bool}."""
     from nbgrader.api import Gradebook
 
     data: dict = {}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(url or course_url(course)) as gradebook:
         for assignment in gradebook.assignments:
             for sub in assignment.submissions:
                 cells, comments = {}, []
@@ -151,10 +152,11 @@ def assignment_section(course: Path, assignment: str, by_student: dict, records:
             f"<th>feedback</th><th>messages from the grader</th></tr>{''.join(rows)}</table>")
 
 
-def write_report(course: Path, results=None, rejected=(), name: str = "grading_report.html") -> Path:
+def write_report(course: Path, results=None, rejected=(), name: str = "grading_report.html",
+                 url: str | None = None) -> Path:
     """The report for every submission in the gradebook (``results``, this run's, are in the records);
     ``rejected``: folders that could not be graded as named (:class:`grading.collection.Rejected`)."""
-    data, records = read_gradebook(course), select.load(course)
+    data, records = read_gradebook(course, url), select.load(course)
     parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Grading report</title>"
              f"<style>{STYLE}</style></head><body><h1>Grading report</h1>"
              f"<p>{sum(map(len, data.values()))} submissions in {len(data)} assignments.</p>"]

@@ -22,7 +22,6 @@ failed on a submission, 2 when the setup is broken, never because of what a stud
 from __future__ import annotations
 
 import argparse
-import csv
 import os
 import shutil
 import signal
@@ -39,15 +38,13 @@ from tqdm import tqdm
 
 from grading import select
 from grading.collection import Submission, scan
+from grading.db import build_template, course_url, export_csv
 from grading.feedback import nbgrader_time
 from grading.interrupt import Interrupted, Stopper, end_descendants
 from grading.merge import merge
 from grading.names import one_line, printable
 from grading.sandbox import Limits
-from grading.worker import Job, Result, grade_submission, notebook_cells, run_nbgrader
-
-CSV_KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-            "raw_score", "late_submission_penalty", "score", "max_score"]
+from grading.worker import Job, Result, grade_submission, notebook_cells
 
 
 class SetupError(RuntimeError):
@@ -56,46 +53,6 @@ class SetupError(RuntimeError):
 
 def say(message: str) -> None:
     print(f"[grading] {printable(message)}", file=sys.stderr, flush=True)
-
-
-def build_gradebook(course: Path, assignments: list[str], work: Path) -> Path:
-    """Create or update the gradebook from solutions/; return a template without students."""
-    from nbgrader.api import Gradebook
-
-    for assignment in assignments:
-        code, log = run_nbgrader(course, ["generate_assignment", assignment, "--force",
-                                          f"--CourseDirectory.release_directory={work / 'release'}"])
-        if code != 0:
-            raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{log}")
-    template = work / "template.db"
-    shutil.copy(course / "gradebook.db", template)
-    with Gradebook(f"sqlite:///{template}") as gradebook:
-        for student in list(gradebook.students):
-            gradebook.remove_student(student.id)
-    return template
-
-
-def export_csv(course: Path) -> Path:
-    """grades.csv from the gradebook, every cell quoted as the csv module needs."""
-    from nbgrader.api import Gradebook, MissingEntry
-
-    path, partial = course / "grades.csv", course / "grades.csv.partial"
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook, \
-            open(partial, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(CSV_KEYS)
-        for assignment in gradebook.assignments:
-            for student in gradebook.students:
-                try:
-                    sub = gradebook.find_submission(assignment.name, student.id)
-                    got = (sub.timestamp, sub.score, sub.late_submission_penalty)
-                except MissingEntry:
-                    got = (None, 0.0, 0.0)
-                writer.writerow([assignment.name, assignment.duedate, got[0], student.id, student.last_name,
-                                 student.first_name, student.email, got[1], got[2], got[1] - got[2],
-                                 assignment.max_score])
-    os.replace(partial, path)
-    return path
 
 
 def record(result: Result, prints: dict) -> dict:
@@ -125,10 +82,10 @@ def choose(course: Path, known: set[str], assignments, students, force: bool):
     return todo, prints, records, rejected
 
 
-def merge_one(course: Path, result: Result, submission: Submission, notebooks: list[str]) -> None:
+def merge_one(course: Path, result: Result, submission: Submission, notebooks: list[str], url: str) -> None:
     """Merge; a merge that fails becomes the submission's message and a zero."""
     try:
-        merge(course, result, submission, notebooks)
+        merge(course, result, submission, notebooks, url=url)
     except Interrupted:
         raise
     except Exception as error:
@@ -136,7 +93,7 @@ def merge_one(course: Path, result: Result, submission: Submission, notebooks: l
         result.messages.append(f"grading failed while merging: {type(error).__name__}: {error}")
         result.grades, result.autograded, result.feedback = {}, None, None
         try:
-            merge(course, result, submission, notebooks)  # a zero, with the message in its feedback
+            merge(course, result, submission, notebooks, url=url)  # a zero, with the message in its feedback
         except Exception as again:
             result.messages.append(f"and the zero could not be recorded: {type(again).__name__}: {again}")
 
@@ -151,10 +108,10 @@ def safely(job: Job) -> Result:
         return result
 
 
-def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, prints, records):
+def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, prints, records, url):
     """Gradebook, preflight, the workers and the merges; the results in merge order."""
     assignments = sorted({s.assignment for s in todo})
-    template = build_gradebook(course, assignments, work)
+    template = build_template(course, assignments, work, url)
     cells = {a: notebook_cells(template, a) for a in assignments}
     if check_setup:
         from grading.preflight import preflight
@@ -171,7 +128,7 @@ def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, 
             submission, result = jobs[future], future.result()
             result.messages = submission.notes + result.messages
             with stopper.held():
-                merge_one(course, result, submission, list(cells[submission.assignment]))
+                merge_one(course, result, submission, list(cells[submission.assignment]), url)
                 records[(result.student, result.assignment)] = record(result, prints)
                 select.save(course, records)
             shutil.rmtree(work / f"{list(jobs).index(future):04d}", ignore_errors=True)
@@ -183,9 +140,13 @@ def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, 
 
 def grade(course: Path, workers: int | None = None, limits: Limits | None = None, report: bool = True,
           progress: bool = True, assignments: list[str] | None = None, students: list[str] | None = None,
-          force: bool = False, check_setup: bool = True) -> list[Result]:
-    """Grade the chosen submissions of the course; the results of this run, in merge order."""
+          force: bool = False, check_setup: bool = True, db_url: str | None = None) -> list[Result]:
+    """Grade the chosen submissions of the course; the results of this run, in merge order.
+
+    ``db_url``: the course's gradebook (default ``$NBGRADER_DB_URL``, else ``gradebook.db`` in the course).
+    """
     course = course.resolve()
+    url = course_url(course, db_url)
     known = {p.name for p in (course / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()}
     todo, prints, records, rejected = choose(course, known, assignments, students, force)
     if not todo:
@@ -198,7 +159,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
     try:
         with Stopper() if main else nullcontext(Stopper()) as stopper:
             results = grade_all(course, todo, work, pool, stopper, limits or Limits(), check_setup, progress,
-                                prints, records)
+                                prints, records, url)
             finished = True
     finally:
         pool.shutdown(wait=finished, cancel_futures=True)
@@ -208,10 +169,10 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
             end_descendants(grace=1.0)  # a worker may start its next nbgrader step before it sees the end
             time.sleep(0.2)
         shutil.rmtree(work, ignore_errors=True)
-    export_csv(course)
+    export_csv(course, url)
     if report:
         from grading.report import write_report
-        write_report(course, results, rejected)
+        write_report(course, results, rejected, url=url)
     return results
 
 
@@ -231,6 +192,9 @@ def parse(argv: list[str] | None):
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds per notebook")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
+    parser.add_argument("--db-url", default=None,
+                        help="the gradebook as an SQLAlchemy URL, e.g. postgresql://... "
+                        "(default: $NBGRADER_DB_URL, else gradebook.db in the course, SQLite)")
     parser.add_argument("--no-report", action="store_true")
     return parser.parse_args(argv)
 
@@ -241,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
     try:
         results = grade(args.course, args.workers, limits, report=not args.no_report,
-                        assignments=names(args.assignment), students=names(args.student), force=args.force)
+                        assignments=names(args.assignment), students=names(args.student), force=args.force,
+                        db_url=args.db_url)
     except SetupError as error:
         say(f"REFUSING TO GRADE: the setup is broken; nothing was graded.\n{error}")
         return 2
