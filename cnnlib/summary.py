@@ -155,7 +155,7 @@ def output_shape(module: nn.Module, shape: tuple, name: str = "layer") -> tuple 
         _expect_channels(name, shape, 1, module.in_channels, "C_in")
         kind = "transposed" if isinstance(module, nn.ConvTranspose2d) else "conv"
         return (shape[0], module.out_channels, *_spatial(name, shape, module, kind))
-    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)) and not getattr(module, "return_indices", False):
         return shape[:2] + _spatial(name, shape, module, "pool")
     if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) and not getattr(
             module, "return_indices", False):
@@ -175,6 +175,12 @@ def output_shape(module: nn.Module, shape: tuple, name: str = "layer") -> tuple 
     return None
 
 
+def _values(out: np.ndarray | tuple) -> np.ndarray:
+    """The array a row describes: a pooling layer with ``return_indices`` returns
+    ``(values, indices)``, whose values are the layer's output (as in torchinfo)."""
+    return out[0] if isinstance(out, tuple) else out
+
+
 def _instrument(module: nn.Module, name: str, rows: list, blocks: dict, seen: set, exact: bool) -> None:
     """Replace ``module.forward`` (on the instance only) by one that records a row."""
     forward = module.forward
@@ -184,12 +190,13 @@ def _instrument(module: nn.Module, name: str, rows: list, blocks: dict, seen: se
     def hooked(x: np.ndarray, *args, **kwargs):
         shape = None if exact or not leaf else output_shape(module, x.shape, name)
         out = forward(x, *args, **kwargs) if shape is None else np.zeros(shape, x.dtype)
-        blocks.setdefault(name, (type(module).__name__, x.shape, out.shape))
+        out_shape = _values(out).shape
+        blocks.setdefault(name, (type(module).__name__, x.shape, out_shape))
         if leaf or own:
             params = sum(p.size for p in own if id(p) not in seen)
             seen.update(id(p) for p in own)
-            macs = layer_macs(module, x.shape, out.shape)
-            rows.append(LayerSummary(name, type(module).__name__, x.shape, out.shape, params, macs))
+            macs = layer_macs(module, x.shape, out_shape)
+            rows.append(LayerSummary(name, type(module).__name__, x.shape, out_shape, params, macs))
         return out
 
     module.forward = hooked  # type: ignore[method-assign]
@@ -237,4 +244,4 @@ def summary(
             vars(module).clear()
             vars(module).update(saved[key])
     total = sum(p.size for p in model.parameters())
-    return Summary(input_size, tuple(out.shape), rows, int(total), blocks)
+    return Summary(input_size, tuple(_values(out).shape), rows, int(total), blocks)

@@ -178,3 +178,31 @@ def test_summary_follows_branches_of_a_residual_block():
     assert [row.name for row in result.rows] == ["conv1", "bn1", "conv2", "bn2",
                                                  "shortcut.0", "shortcut.1"]
     assert result.total_params == sum(row.params for row in result.rows)
+
+
+class _PoolUnpool(nn.Module):
+    """An encoder-decoder step: the pooling's indices go on to the unpooling."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(2, 4, 3, padding=1)
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+        self.unpool = nn.MaxUnpool2d(2)
+
+    def forward(self, x):
+        values, indices = self.pool(self.conv(x))
+        return self.unpool(values, indices)
+
+
+@pytest.mark.parametrize("exact", [False, True])
+def test_summary_of_pooling_that_returns_indices(exact):
+    """MaxPool2d(return_indices=True) returns (values, indices): the model gets both, the row
+    shows the values' shape, as torchinfo does."""
+    result = summary(_PoolUnpool(), (2, 2, 8, 8), exact=exact)
+    assert [(row.name, row.output_shape) for row in result.rows] == [
+        ("conv", (2, 4, 8, 8)), ("pool", (2, 4, 4, 4)), ("unpool", (2, 4, 8, 8))]
+    assert result.output_shape == (2, 4, 8, 8)
+    # A model whose own output is the pair: the summary's output shape is the values'.
+    alone = summary(nn.Sequential(nn.MaxPool2d(2, return_indices=True)), (1, 3, 6, 6), exact=exact)
+    assert alone.output_shape == (1, 3, 3, 3) and alone.rows[0].output_shape == (1, 3, 3, 3)
+    assert summary(_PoolUnpool(), (2, 2, 8, 8)).rows == summary(_PoolUnpool(), (2, 2, 8, 8), exact=True).rows
