@@ -237,3 +237,42 @@ def test_naive_conv2d_agrees_with_the_fast_one(config):
     fast = F.conv2d(x, w, b, stride=kwargs["stride"], padding=kwargs["padding"])
     naive = F.conv2d_naive(x, w, b, stride=kwargs["stride"], padding=kwargs["padding"])
     np.testing.assert_allclose(naive, fast, rtol=1e-12, atol=1e-12)
+
+
+@given(config=conv_configs(), string_padding=st.sampled_from([None, "same", "valid"]),
+       unbatched=st.booleans())
+def test_naive_conv2d_agrees_with_the_fast_one_on_every_argument(config, string_padding, unbatched):
+    """Dilation, groups, "same" (odd and even kernels: PyTorch's extra zero after the input) and
+    "valid" padding, and unbatched input."""
+    shapes, kwargs, with_bias, seed = config
+    x, w, b = _arrays(shapes, with_bias, seed, np.float64)
+    if string_padding is not None:
+        kwargs = dict(kwargs, padding=string_padding)
+        if string_padding == "same":
+            kwargs["stride"] = 1
+        elif any(d * (k - 1) + 1 > n for d, k, n in zip(kwargs["dilation"], w.shape[2:], x.shape[2:])):
+            return  # "valid": the kernel must fit the unpadded input
+    if unbatched:
+        x = x[0]
+    np.testing.assert_allclose(F.conv2d_naive(x, w, b, **kwargs), F.conv2d(x, w, b, **kwargs),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(kernel_size=3, stride=2, padding=1, ceil_mode=True),
+    dict(kernel_size=2, stride=1, dilation=2),
+    dict(kernel_size=(3, 2), stride=2, dilation=(1, 3), ceil_mode=True),
+    dict(kernel_size=3, stride=(2, 3), padding=(1, 0), dilation=(2, 1), ceil_mode=True),
+])
+def test_naive_max_pool2d_agrees_with_the_fast_one_with_dilation_and_ceil_mode(kwargs):
+    x = np.random.default_rng(0).standard_normal((2, 3, 11, 9))
+    np.testing.assert_array_equal(F.max_pool2d_naive(x, **kwargs), F.max_pool2d(x, **kwargs))
+    np.testing.assert_array_equal(F.max_pool2d_naive(x[0], **kwargs), F.max_pool2d(x[0], **kwargs))
+
+
+def test_naive_conv2d_refuses_what_the_fast_one_refuses():
+    x, w = np.zeros((1, 4, 6, 6)), np.zeros((2, 2, 3, 3))
+    with pytest.raises(ValueError, match="same"):
+        F.conv2d_naive(x, w, groups=2, padding="same", stride=2)
+    with pytest.raises(ValueError, match="groups=3"):
+        F.conv2d_naive(x, np.zeros((3, 2, 3, 3)), groups=3)
