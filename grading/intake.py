@@ -55,28 +55,36 @@ def linked_folder(folder: Path, root: Path) -> str | None:
     return None
 
 
-def copy_file(dir_fd: int, name: str, targets: list[Path], budget: int) -> tuple[int, str | None]:
-    """Copy the regular file ``name`` (in the folder open as ``dir_fd``) to each of ``targets``.
+def read_file(dir_fd: int, name: str, budget: int) -> tuple[bytes, str | None]:
+    """The bytes of the regular file ``name`` (in the folder open as ``dir_fd``), or (b"", why not).
 
-    Returns (bytes copied, None) or (0, why it was left behind). The file is opened without
-    following a link and judged by what was opened: a regular file whose apparent size and
-    allocated blocks are both at most :data:`FILE_BYTES` and ``budget``.
+    The file is opened without following a link and judged by what was opened: a regular file
+    whose apparent size and allocated blocks are both at most :data:`FILE_BYTES` and ``budget``.
     """
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError:
-        return 0, f"{shown(name)} is a link or cannot be read; it was left out"
+        return b"", f"{shown(name)} is a link or cannot be read; it was left out"
     with os.fdopen(fd, "rb") as source:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            return 0, f"{shown(name)} is not a regular file; it was left out"
+            return b"", f"{shown(name)} is not a regular file; it was left out"
         size = max(info.st_size, info.st_blocks * 512)
         if size > min(FILE_BYTES, budget):
-            return 0, (f"{shown(name)} takes {size} bytes, more than the {min(FILE_BYTES, budget)} a file "
-                       "may take here; it was left out")
+            return b"", (f"{shown(name)} takes {size} bytes, more than the {min(FILE_BYTES, budget)} a file "
+                         "may take here; it was left out")
         data = source.read(info.st_size + 1)
     if len(data) > info.st_size:
-        return 0, f"{shown(name)} grew while it was read; it was left out"
+        return b"", f"{shown(name)} grew while it was read; it was left out"
+    return data, None
+
+
+def copy_file(dir_fd: int, name: str, targets: list[Path], budget: int) -> tuple[int, str | None]:
+    """Copy the regular file ``name`` (see :func:`read_file`) to each of ``targets``; (bytes, None) or
+    (0, why it was left behind)."""
+    data, why = read_file(dir_fd, name, budget)
+    if why:
+        return 0, why
     for target in targets:
         target.write_bytes(data)
         target.chmod(0o644)

@@ -1,7 +1,7 @@
 """Before grading anyone: each assignment's own solution graded through the very same path.
 
 The released notebook with the solutions filled in (as :func:`grading.corpus.filled` makes it) is
-graded by :func:`grading.worker.grade_submission` with the run's limits, sandbox and gradebook
+graded as a job (:mod:`grading.jobs`) on the run's cluster, with its limits, sandbox and gradebook
 template. Anything short of full marks means the setup is broken (the kernel cannot import
 ``cnnlib``, a sandbox tool is missing, a test was changed so that the solution fails it): the run
 grades nobody and says what failed, instead of giving the whole class zeros.
@@ -10,14 +10,13 @@ grades nobody and says what failed, instead of giving the whole class zeros.
 from __future__ import annotations
 
 import shutil
-from concurrent.futures import Executor
 from pathlib import Path
 
 import nbformat
 
 from grading import corpus
+from grading.jobs import Job, Result, pack, unpack
 from grading.names import printable
-from grading.worker import Job, grade_submission
 
 STUDENT = "solution-check"
 
@@ -48,7 +47,7 @@ def cell_errors(notebook: Path, cells: set[str]) -> list[str]:
     return found
 
 
-def solution_job(course: Path, release: Path, assignment: str, template: Path, notebooks: dict,
+def solution_job(course: Path, release: Path, assignment: str, template: bytes, notebooks: dict,
                  work: Path, limits) -> Job:
     """A job whose submission is the assignment's solution in the released notebook."""
     root = work / "root"
@@ -56,19 +55,18 @@ def solution_job(course: Path, release: Path, assignment: str, template: Path, n
     (root / "solutions").symlink_to(course / "solutions")
     (root / "exercises").symlink_to(release)
     corpus.write(corpus.filled(assignment, root=root), work / "submission", assignment)
-    return Job(STUDENT, assignment, work / "submission", course, template, notebooks, work / "grade", limits)
+    return pack(STUDENT, assignment, work / "submission", course, template, notebooks, limits)
 
 
-def check(job: Job) -> str | None:
-    """None when the solution scores full marks; otherwise what went wrong."""
-    result = grade_submission(job)
+def check(job: Job, result: Result, work: Path) -> str | None:
+    """None when the solution scored full marks; otherwise what went wrong."""
+    unpack(result, work)
     score, maximum = totals(result.grades)
     if not result.failed and maximum > 0 and score >= maximum:
         return None
     lost = {name for cells in result.grades.values() for name, g in cells.items()
             if "max_score" in g and (g["auto_score"] or 0.0) < g["max_score"]}
-    graded = job.work / "course" / "autograded" / STUDENT / job.assignment
-    details = [e for name in job.notebooks for e in cell_errors(graded / f"{name}.ipynb", lost)]
+    details = [e for name in job.notebooks for e in cell_errors(work / "autograded" / f"{name}.ipynb", lost)]
     lines = [f"{job.assignment}: its own solution scored {score:g} of {maximum:g} through the grading path."]
     lines += [f"  {m}" for m in result.messages + details[:8]]
     if result.failed or not result.grades or not details:
@@ -77,12 +75,16 @@ def check(job: Job) -> str | None:
 
 
 def preflight(course: Path, release: Path, template: Path, cells: dict, work: Path, limits,
-              pool: Executor) -> list[str]:
-    """Check every assignment in ``cells`` on ``pool``; the problems found (empty: the setup is sound)."""
-    jobs = [solution_job(course, release, a, template, cells[a], work / f"preflight-{i}", limits)
-            for i, a in enumerate(sorted(cells))]
+              cluster) -> list[str]:
+    """Check every assignment in ``cells`` on ``cluster``; the problems found (empty: the setup is sound)."""
+    data = template.read_bytes()
+    folders = {a: work / f"preflight-{i}" for i, a in enumerate(sorted(cells))}
     try:
-        return [p for p in pool.map(check, jobs) if p]
+        jobs = {cluster.submit(job): job for job in (
+            solution_job(course, release, a, data, cells[a], folders[a], limits) for a in sorted(cells))}
+        problems = [check(job, result, folders[job.assignment] / "graded")
+                    for future, result in cluster.results(jobs) for job in [jobs[future]]]
+        return sorted(p for p in problems if p)
     finally:
-        for job in jobs:
-            shutil.rmtree(job.work.parent, ignore_errors=True)
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)

@@ -8,9 +8,12 @@
    into a throw-away release folder); a template copy with no students is made for workers.
 3. Each assignment's own solution is graded first through the same path
    (:mod:`grading.preflight`); short of full marks, nobody is graded and the run exits 2.
-4. Each submission is graded by :func:`grading.worker.grade_submission` in a private course
-   folder, ``--workers`` at a time; the parent merges each result whole (:mod:`grading.merge`:
-   manual scores, comments and extra credit kept; a feedback folder nbgrader can release).
+4. Each submission becomes a job, data in and data out (:mod:`grading.jobs`), run on Dask
+   (:mod:`grading.cluster`: an embedded ``LocalCluster`` of ``--workers`` processes on 127.0.0.1,
+   or the cluster at ``--scheduler``) in a worker's long-lived grading process
+   (:mod:`grading.server`, :mod:`grading.worker`); the parent, the only writer of the gradebook,
+   merges each result whole (:mod:`grading.merge`: manual scores, comments and extra credit kept;
+   a feedback folder nbgrader can release).
 5. ``grades.csv`` (the csv module's quoting), ``grading_results.json`` (one record per
    submission) and ``grading_report.html``.
 
@@ -29,22 +32,23 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
 
 from tqdm import tqdm
 
 from grading import select
+from grading.cluster import Cluster
 from grading.collection import Submission, scan
 from grading.db import build_template, course_url, export_csv
 from grading.feedback import nbgrader_time
 from grading.interrupt import Interrupted, Stopper, end_descendants
+from grading.jobs import Job, Result, pack, unpack
 from grading.merge import merge
 from grading.names import one_line, printable
 from grading.sandbox import Limits
-from grading.worker import Job, Result, grade_submission, notebook_cells
+from grading.worker import notebook_cells
 
 
 class SetupError(RuntimeError):
@@ -98,52 +102,58 @@ def merge_one(course: Path, result: Result, submission: Submission, notebooks: l
             result.messages.append(f"and the zero could not be recorded: {type(again).__name__}: {again}")
 
 
-def safely(job: Job) -> Result:
-    """grade_submission, with any exception it lets through turned into the submission's message."""
-    try:
-        return grade_submission(job)
-    except Exception as error:
-        result = Result(job.student, job.assignment, failed=True, log=traceback.format_exc())
-        result.messages.append(f"grading failed: {type(error).__name__}: {error}")
-        return result
+def jobs_for(course: Path, todo: list[Submission], template: Path, cells: dict,
+             limits: Limits) -> Iterator[Job]:
+    """The jobs (data) for ``todo``, taken from the submission folders one at a time."""
+    data = template.read_bytes()
+    for sub in todo:
+        yield pack(sub.student, sub.assignment, sub.folder, course, data, cells[sub.assignment], limits)
 
 
-def grade_all(course, todo, work, pool, stopper, limits, check_setup, progress, prints, records, url):
-    """Gradebook, preflight, the workers and the merges; the results in merge order."""
+def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints, records, url):
+    """Gradebook, preflight, the jobs and the merges; the results in merge order."""
     assignments = sorted({s.assignment for s in todo})
     template = build_template(course, assignments, work, url)
     cells = {a: notebook_cells(template, a) for a in assignments}
     if check_setup:
         from grading.preflight import preflight
-        problems = preflight(course, work / "release", template, cells, work, limits, pool)
+        problems = preflight(course, work / "release", template, cells, work, limits, cluster)
         if problems:
             raise SetupError("\n".join(problems))
     # the submission time is set at the merge, from the collection (the worker's copy is the student's)
-    jobs = {pool.submit(safely, Job(s.student, s.assignment, s.folder, course, template, cells[s.assignment],
-                                    work / f"{i:04d}", limits)): s
-            for i, s in enumerate(todo)}
+    jobs, submissions = {}, {}
+    for sub, job in zip(todo, jobs_for(course, todo, template, cells, limits)):
+        future = cluster.submit(job)
+        jobs[future], submissions[future] = job, sub
     results = []
     with tqdm(total=len(jobs), unit="submission", disable=not progress, file=sys.stderr) as bar:
-        for future in as_completed(jobs):
-            submission, result = jobs[future], future.result()
+        for number, (future, result) in enumerate(cluster.results(jobs)):
+            submission = submissions[future]
+            unpack(result, work / f"{number:04d}")
             result.messages = submission.notes + result.messages
             with stopper.held():
                 merge_one(course, result, submission, list(cells[submission.assignment]), url)
                 records[(result.student, result.assignment)] = record(result, prints)
                 select.save(course, records)
-            shutil.rmtree(work / f"{list(jobs).index(future):04d}", ignore_errors=True)
+            shutil.rmtree(work / f"{number:04d}", ignore_errors=True)
             results.append(result)
             bar.set_postfix_str(one_line(f"{result.student}/{result.assignment}", 60))
             bar.update()
+    for worker in cluster.lost():
+        say(f"grading worker {worker} was lost during the run; the submissions it was grading were graded "
+            "again on the other workers")
     return results
 
 
 def grade(course: Path, workers: int | None = None, limits: Limits | None = None, report: bool = True,
           progress: bool = True, assignments: list[str] | None = None, students: list[str] | None = None,
-          force: bool = False, check_setup: bool = True, db_url: str | None = None) -> list[Result]:
+          force: bool = False, check_setup: bool = True, db_url: str | None = None,
+          scheduler: str | None = None) -> list[Result]:
     """Grade the chosen submissions of the course; the results of this run, in merge order.
 
     ``db_url``: the course's gradebook (default ``$NBGRADER_DB_URL``, else ``gradebook.db`` in the course).
+    ``scheduler``: a Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``, else an embedded
+    ``LocalCluster`` of ``workers`` processes on 127.0.0.1).
     """
     course = course.resolve()
     url = course_url(course, db_url)
@@ -154,20 +164,18 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         return []
     main = threading.current_thread() is threading.main_thread()
     work = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
-    pool = ThreadPoolExecutor(max(1, workers or os.cpu_count() or 1))
-    finished = False
+    cluster, finished = None, False
     try:
         with Stopper() if main else nullcontext(Stopper()) as stopper:
-            results = grade_all(course, todo, work, pool, stopper, limits or Limits(), check_setup, progress,
-                                prints, records, url)
+            cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler)
+            results = grade_all(course, todo, work, cluster, stopper, limits or Limits(), check_setup,
+                                progress, prints, records, url)
             finished = True
     finally:
-        pool.shutdown(wait=finished, cancel_futures=True)
         if not finished:
-            end_descendants(grace=1.0)  # nbgrader started from this thread (the gradebook) too
-        while not finished and any(t.is_alive() for t in pool._threads):
-            end_descendants(grace=1.0)  # a worker may start its next nbgrader step before it sees the end
-            time.sleep(0.2)
+            end_descendants(grace=1.0)  # the embedded cluster's workers, their grading processes, kernels
+        if cluster is not None:
+            cluster.close()
         shutil.rmtree(work, ignore_errors=True)
     export_csv(course, url)
     if report:
@@ -185,7 +193,10 @@ def parse(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (nbgrader_config.py)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GRADE_WORKERS", 0)) or None,
-                        help="parallel submissions (default: all cores; env GRADE_WORKERS)")
+                        help="processes of the embedded cluster (default: all cores; env GRADE_WORKERS)")
+    parser.add_argument("--scheduler", default=None,
+                        help="a Dask scheduler to send the jobs to, e.g. tcp://HOST:8786 "
+                        "(default: $DASK_SCHEDULER_ADDRESS, else an embedded cluster on 127.0.0.1)")
     parser.add_argument("--assignment", action="append", help="only this assignment (repeat, or a,b)")
     parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
     parser.add_argument("--force", action="store_true", help="regrade even submissions that did not change")
@@ -206,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         results = grade(args.course, args.workers, limits, report=not args.no_report,
                         assignments=names(args.assignment), students=names(args.student), force=args.force,
-                        db_url=args.db_url)
+                        db_url=args.db_url, scheduler=args.scheduler)
     except SetupError as error:
         say(f"REFUSING TO GRADE: the setup is broken; nothing was graded.\n{error}")
         return 2

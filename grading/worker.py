@@ -1,64 +1,37 @@
-"""One submission graded in its own private course directory.
+"""One submission graded inside the long-lived grading process (:mod:`grading.server`).
 
-The private directory holds a copy of the gradebook with the assignments and no students, the
-submission, an empty source folder, :mod:`grading._worker_config` as its ``nbgrader_config.py``
-and the settings it reads, as data, in ``worker.json``. ``nbgrader autograde`` and ``generate_feedback`` run
-there in a subprocess (a session of its own, killed as a group on a hard deadline). The result,
-the scores read back from the private gradebook and messages for the student, is merged into
-the real gradebook by the parent, one at a time.
+nbgrader, nbconvert and the checker are imported once per process; each job gets a private course
+folder (the gradebook template as its gradebook, the submission's files, an empty source folder),
+its own kernel cgroups and kernelspec, and a folder of its own in the process's private runtime
+tmpfs. ``Autograde`` and ``GenerateFeedback`` run in this process with nbgrader's configuration
+built from the course's ``nbgrader_config.py`` and :func:`configure` (settings as data). What
+comes back is data (:class:`grading.jobs.Result`): scores, messages, the autograded notebooks and
+the feedback pages as bytes. ``nbgrader_env``/``run_nbgrader`` run the nbgrader command line for
+the parent's own steps (``generate_assignment``, the feedback refresh).
 """
 
 from __future__ import annotations
 
-import json
+import io
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import time
+import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from contextlib import contextmanager
 from pathlib import Path
 
 import nbformat
 
 from grading import intake, sandbox
-from grading.cgroups import MemoryCgroup, PidsCgroup, enter
+from grading.cgroups import MemoryCgroup, PidsCgroup
 from grading.execute import STOPPED
-from grading.sandbox import KERNEL_NAME, REPO, Limits
-
-CONFIG = Path(__file__).with_name("_worker_config.py")  # the private course's nbgrader_config.py
-
-
-@dataclass
-class Job:
-    """What a worker needs: the submission, the course and the gradebook template."""
-
-    student: str
-    assignment: str
-    submission: Path
-    course: Path
-    template_db: Path
-    notebooks: dict  # notebook name -> {"cells": [grade ids of graded and solution cells], "tests": [...]}
-    work: Path
-    limits: Limits = field(default_factory=Limits)
-
-
-@dataclass
-class Result:
-    """A graded submission: scores per notebook and cell, messages, where the outputs are."""
-
-    student: str
-    assignment: str
-    seconds: float = 0.0
-    messages: list = field(default_factory=list)
-    grades: dict = field(default_factory=dict)  # notebook -> grade id -> {auto_score, max_score, ...}
-    timestamp: str | None = None
-    autograded: Path | None = None
-    feedback: Path | None = None
-    log: str = ""
-    failed: bool = False  # the grading machinery itself failed (not the student)
+from grading.jobs import Job, Result
+from grading.sandbox import KERNEL_NAME, REPO
 
 
 def nbgrader_env(extra: dict | None = None) -> dict:
@@ -118,39 +91,6 @@ def deduplicate(notebook) -> None:
             seen.add(grade_id)
 
 
-def take_files(job: Job, target: Path, scratch: Path) -> tuple[list[str], list[str]]:
-    """Copy the submission's own top-level regular files, under the caps of :mod:`grading.intake`, into
-    ``target`` (the private course) and, for data files, ``scratch`` (the kernel's home); (names of
-    the notebooks taken, messages)."""
-    messages, notebooks = [], []
-    budget, count = intake.TOTAL_BYTES, 0
-    fd = os.open(job.submission, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
-    try:
-        for name, is_folder in intake.entries(job.submission):
-            problem = intake.unsafe_name(name)
-            if is_folder:
-                if not name.startswith("."):
-                    messages.append(f"{intake.shown(name)}/ is a folder: only the files next to the notebook "
-                                    "are taken; it was left out.")
-                continue
-            if problem or count >= intake.MAX_FILES:
-                messages.append(f"{intake.shown(name)} was left out: " + (
-                    problem or f"a submission may hold at most {intake.MAX_FILES} files"))
-                continue
-            is_notebook = name.endswith(".ipynb")
-            targets = [target / name] + ([] if is_notebook else [scratch / name])
-            size, why = intake.copy_file(fd, name, targets, budget)
-            if why:
-                messages.append(why + ".")
-                continue
-            budget, count = budget - size, count + 1
-            if is_notebook:
-                notebooks.append(name)
-    finally:
-        os.close(fd)
-    return notebooks, messages
-
-
 def check_notebook(job: Job, path: Path) -> list[str]:
     """Messages for one taken notebook (rewritten in place when a grade id is duplicated)."""
     try:
@@ -178,27 +118,6 @@ def check_notebook(job: Job, path: Path) -> list[str]:
     for grade_id in expected["cells"]:
         if grade_id not in ids and grade_id not in expected["tests"]:
             messages.append(f"{path.name}: cell {grade_id!r} was deleted; its tests fail.")
-    return messages
-
-
-def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
-    """Copy the submission into the private course; messages for what is wrong with it."""
-    target = private / "submitted" / job.student / job.assignment
-    target.mkdir(parents=True)
-    linked = intake.linked_folder(job.submission, job.course)
-    if linked:
-        return [linked]
-    submitted, messages = take_files(job, target, scratch)
-    for name in submitted:
-        if name[:-6] in job.notebooks:
-            messages += check_notebook(job, target / name)
-        else:
-            (target / name).unlink()
-    for name in job.notebooks:
-        if f"{name}.ipynb" not in submitted:
-            others = [intake.shown(n) for n in submitted if n[:-6] not in job.notebooks]
-            found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
-            messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
     return messages
 
 
@@ -237,87 +156,180 @@ def read_grades(db: Path, job: Job, result: Result) -> None:
                 cells.setdefault(comment.name, {})["auto_comment"] = comment.auto_comment
 
 
-def confine(job: Job, scratch: Path, runtime: Path, jupyter: Path) -> tuple[list, list[str]]:
-    """Write the kernelspec; (the cgroups made, to remove afterwards; the prefix for nbgrader's command).
+def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
+    """Write the job's files into the private course (notebooks) and the kernel's home (data files);
+    messages for what is wrong with the submission."""
+    target = private / "submitted" / job.student / job.assignment
+    target.mkdir(parents=True)
+    messages = list(job.notes)
+    for name, data in job.files.items():
+        is_notebook = name.endswith(".ipynb")
+        if is_notebook and name[:-6] not in job.notebooks:
+            continue
+        for path in [target / name] + ([] if is_notebook else [scratch / name]):
+            path.write_bytes(data)
+            path.chmod(0o644)
+        if is_notebook:
+            messages += check_notebook(job, target / name)
+    submitted = [n for n in job.files if n.endswith(".ipynb")]
+    for name in job.notebooks:
+        if f"{name}.ipynb" not in submitted:
+            others = [intake.shown(n) for n in submitted if n[:-6] not in job.notebooks]
+            found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
+            messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
+    return messages
 
-    The kernel gets a memory and a pids cgroup where the machine allows; the grading process (nbgrader
-    and the trusted checks) gets a memory cgroup, or else an address-space limit, and a private
-    size-capped tmpfs at ``runtime``.
-    """
-    limits = job.limits
-    if not limits.sandbox:
+
+def configure(course_config: str, private: Path, settings: dict):
+    """nbgrader's configuration for one job: the course's ``nbgrader_config.py`` (text), then the private
+    course folder, the sandboxed kernel and the preprocessors of :mod:`grading.execute`."""
+    from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+    from nbgrader import preprocessors as nbgrader
+    from traitlets.config import Config
+
+    from grading.execute import HideTests, SandboxExecute
+
+    c = Config()
+    where = str(private / "course_config.py")
+    exec(compile(course_config, where, "exec"), {"get_config": lambda: c, "__file__": where})
+    c.CourseDirectory.root = str(private)
+    c.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
+    c.CourseDirectory.source_directory = "source"
+    c.Autograde.autograde_preprocessors = [
+        SandboxExecute, nbgrader.IgnorePattern, ClearMetadataPreprocessor, nbgrader.LimitOutput,
+        nbgrader.SaveAutoGrades, nbgrader.AssignLatePenalties, nbgrader.CheckCellMetadata]
+    c.GenerateFeedback.preprocessors = [nbgrader.GetGrades, HideTests, CSSHTMLHeaderPreprocessor]
+    c.Execute.kernel_name = KERNEL_NAME
+    c.Execute.extra_arguments = []
+    c.SandboxExecute.notebook_timeout = float(settings["seconds"])
+    c.SandboxExecute.max_output_bytes = int(settings["output_bytes"])
+    c.SandboxExecute.memory_cgroup = str(settings["cgroup"])
+    c.KernelManager.transport = "ipc"
+    c.Autograde.create_student = True
+    return c
+
+
+@contextmanager
+def environment(values: dict):
+    """``os.environ`` with ``values`` for the duration (the job's Jupyter folders)."""
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_converter(kind, config, assignment: str, student: str) -> tuple[bool, str]:
+    """nbgrader's ``kind`` converter (Autograde, GenerateFeedback) in this process; (succeeded, log)."""
+    from nbgrader.coursedir import CourseDirectory
+
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id, coursedir.student_id = assignment, student
+    converter = kind(coursedir=coursedir, config=config)
+    converter.force = True
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
+    converter.log.addHandler(handler)
+    try:
+        converter.start()
+        return True, buffer.getvalue()
+    except (Exception, SystemExit):  # nbgrader's failures (NbGraderException) and anything below them
+        return False, buffer.getvalue() + traceback.format_exc()
+    finally:
+        converter.log.removeHandler(handler)
+
+
+def confine(job: Job, scratch: Path, runtime: Path, folder: Path) -> list:
+    """Write the job's kernelspec under ``folder / "jupyter"``; the kernel's cgroups (memory, pids) where
+    the machine allows, to remove afterwards."""
+    jupyter = folder / "jupyter"
+    if not job.limits.sandbox:
         sandbox.write_kernelspec(jupyter, sandbox.plain_argv())
-        return [], []
-    kernel = [g for g in (MemoryCgroup.create(limits.memory), PidsCgroup.create(limits.processes)) if g]
-    grader = MemoryCgroup.create(limits.grader_memory)
-    etc = sandbox.write_etc(job.work / "etc")
-    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, limits, kernel))
+        return []
+    limits = job.limits
+    groups = [g for g in (MemoryCgroup.create(limits.memory), PidsCgroup.create(limits.processes)) if g]
+    etc = sandbox.write_etc(folder / "etc")
+    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, job.limits, groups))
     scratch.chmod(0o755)  # the kernel's user copies the files from there
-    backstop = [] if grader else [sandbox.PRLIMIT, f"--as={max(limits.memory, 2 * limits.grader_memory)}"]
-    prefix = enter([grader] if grader else []) + sandbox.runtime_wrapper(runtime, limits) + backstop
-    return kernel + ([grader] if grader else []), prefix
+    return groups
 
 
-def autograde(job: Job, private: Path, env: dict, prefix: list[str], result: Result) -> None:
-    """``nbgrader autograde`` and ``generate_feedback`` in the private course; results into ``result``."""
-    hard = job.limits.notebook_seconds * max(1, len(job.notebooks)) + 120
-    code, log = run_nbgrader(private, ["autograde", job.assignment, "--student", job.student, "--force"],
-                             env, timeout=hard, prefix=prefix)
+def read_files(folder: Path) -> dict[str, bytes]:
+    """The regular files directly in ``folder`` (made by nbgrader here), as bytes."""
+    if not folder.is_dir():
+        return {}
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file() and not p.is_symlink()}
+
+
+def autograde(job: Job, private: Path, config, result: Result) -> None:
+    """Autograde and feedback for the job's submission in the private course; results into ``result``."""
+    from nbgrader.converters import Autograde, GenerateFeedback
+
+    start = time.perf_counter()
+    done, log = run_converter(Autograde, config, job.assignment, job.student)
     result.log += log
+    result.steps["autograde"] = time.perf_counter() - start
     autograded = private / "autograded" / job.student / job.assignment
     for name in job.notebooks:
         result.messages += stopped_messages(autograded / f"{name}.ipynb")
-    if code != 0:
-        graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
-        if not graded and any((private / "submitted" / job.student / job.assignment).glob("*.ipynb")):
-            result.messages.append("The notebook could not be graded (nbgrader failed on it"
-                                   f"{', out of memory' if code == -9 else ''}); it scores 0.")
+    graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
+    submitted = private / "submitted" / job.student / job.assignment
+    if not done and not graded and any(submitted.glob("*.ipynb")):
+        result.messages.append("The notebook could not be graded (nbgrader failed on it); it scores 0.")
     if autograded.is_dir():
-        result.autograded = autograded
-        code, log = run_nbgrader(private, ["generate_feedback", job.assignment, "--student",
-                                           job.student, "--force"], env, timeout=600, prefix=prefix)
+        result.files["autograded"] = read_files(autograded)
+        start = time.perf_counter()
+        done, log = run_converter(GenerateFeedback, config, job.assignment, job.student)
         result.log += log
-        feedback = private / "feedback" / job.student / job.assignment
-        result.feedback = feedback if feedback.is_dir() else None
+        result.steps["feedback"] = time.perf_counter() - start
+        result.files["feedback"] = read_files(private / "feedback" / job.student / job.assignment)
 
 
-def grade_submission(job: Job) -> Result:
-    """Autograde one submission in a private course directory; never raises for a student's fault."""
+def grade_job(job: Job, work: Path, runtime: Path) -> Result:
+    """Grade one job in this process, in the private folder ``work`` (removed afterwards) with its kernel's
+    runtime folder ``runtime`` (in the process's private tmpfs); never raises for a student's fault."""
     start = time.perf_counter()
     result = Result(job.student, job.assignment)
-    private, scratch, runtime, jupyter = (job.work / n for n in ("course", "scratch", "runtime", "jupyter"))
+    private, scratch = work / "course", work / "scratch"
     groups = []
     try:
-        for folder in (private / "source" / job.assignment, scratch, runtime, jupyter):
+        if job.refused:
+            result.messages.append(job.refused)
+            return finished(result, start)
+        for folder in (private / "source" / job.assignment, scratch, runtime):
             folder.mkdir(parents=True)
-        problem = intake.unsafe_name(job.student) or intake.unsafe_name(job.assignment)
         try:
-            result.messages += [f"not graded: {problem}; it scores 0."] if problem else precheck(job, private,
-                                                                                               scratch)
+            result.messages += precheck(job, private, scratch)
         except Exception as error:  # whatever the submission holds, it is this submission's zero
             problem = f"{type(error).__name__}: {intake.shown(str(error))}"
             result.messages.append(f"The submission could not be taken in ({problem}); it scores 0.")
-        if problem:
             return finished(result, start)
-        shutil.copy(job.template_db, private / "gradebook.db")
-        groups, prefix = confine(job, scratch, runtime, jupyter)
+        (private / "gradebook.db").write_bytes(job.template)
+        groups = confine(job, scratch, runtime, work)
         memory = next((str(g.path) for g in groups if isinstance(g, MemoryCgroup)), "")
-        shutil.copy(CONFIG, private / "nbgrader_config.py")
-        (private / "worker.json").write_text(json.dumps({
-            "course_config": str(job.course / "nbgrader_config.py"), "root": str(private),
-            "db": str(private / "gradebook.db"), "kernel": KERNEL_NAME, "cgroup": memory,
-            "seconds": job.limits.notebook_seconds, "output_bytes": job.limits.output_bytes}))
-        env = nbgrader_env({"JUPYTER_PATH": str(jupyter), "JUPYTER_RUNTIME_DIR": str(runtime),
-                            "JUPYTER_CONFIG_DIR": str(job.work / "config"),
-                            "IPYTHONDIR": str(job.work / "ipython")})
-        autograde(job, private, env, prefix, result)
+        limits = job.limits
+        config = configure(job.course_config, private, {
+            "cgroup": memory, "seconds": limits.notebook_seconds, "output_bytes": limits.output_bytes})
+        sandbox.give_to_kernel(str(runtime))
+        with environment({"JUPYTER_PATH": str(work / "jupyter"), "JUPYTER_RUNTIME_DIR": str(runtime),
+                          "JUPYTER_CONFIG_DIR": str(work / "config"), "IPYTHONDIR": str(work / "ipython")}):
+            autograde(job, private, config, result)
         read_grades(private / "gradebook.db", job, result)
     except Exception as error:  # the machinery failed: reported, the run goes on
         result.failed = True
+        result.log += traceback.format_exc()
         result.messages.append(f"grading failed: {type(error).__name__}: {intake.shown(str(error))}")
     finally:
         for group in groups:
             group.remove()
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(runtime, ignore_errors=True)
     return finished(result, start)
 
 
@@ -337,8 +349,3 @@ def notebook_cells(gradebook_db: Path, assignment: str) -> dict:
             cells = tests + [c.name for c in notebook.solution_cells]
             notebooks[notebook.name] = {"cells": sorted(set(cells)), "tests": sorted(tests)}
         return notebooks
-
-
-def describe(result: Result) -> str:
-    return json.dumps({"student": result.student, "assignment": result.assignment,
-                       "messages": result.messages}, indent=1)

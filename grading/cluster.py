@@ -1,0 +1,98 @@
+"""Where grading jobs run: on Dask, an embedded ``LocalCluster`` by default, or an existing cluster.
+
+Each job (:class:`grading.jobs.Job`, data only) becomes one Dask task calling
+:func:`grading.server.run` on a worker, which grades it in that worker's long-lived grading
+process; the result comes back as data and the parent, the only writer of the gradebook, merges it.
+
+- **Embedded** (the default): a ``LocalCluster`` of ``workers`` processes with one thread each,
+  scheduler, workers and nannies listening on 127.0.0.1 only, no dashboard.
+- **Existing** (``--scheduler tcp://HOST:8786`` or ``$DASK_SCHEDULER_ADDRESS``): the jobs go to
+  that scheduler; its workers need the course's environment (this repository on their
+  ``PYTHONPATH``, bubblewrap, user namespaces: see the README).
+
+A worker that dies mid-job (killed, its machine lost) costs nothing but time: the scheduler runs
+its jobs again on another worker. A job that has been running on :data:`ALLOWED_FAILURES` + 1
+workers that died is given up by the scheduler (``KilledWorker``) and becomes a message and a zero
+for that student; the run says which workers were lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+
+from grading.jobs import Job, Result
+
+ALLOWED_FAILURES = 2  # distributed.scheduler.allowed-failures: deaths of a job's worker before it is given up
+
+
+class Cluster:
+    """A Dask client for grading jobs: an embedded LocalCluster, or the scheduler at ``address``."""
+
+    def __init__(self, workers: int, address: str | None = None):
+        import dask
+        from distributed import Client, LocalCluster
+
+        dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                         "distributed.worker.daemon": False,
+                         "distributed.admin.tick.limit": "1h"})
+        address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        self.cluster = None
+        if address:
+            self.client = Client(address, timeout="60s")
+        else:
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                        host="127.0.0.1", dashboard_address=None,
+                                        worker_dashboard_address=None, silence_logs=logging.ERROR)
+            self.client = Client(self.cluster)
+        self.address = self.client.scheduler.address
+        self.started_with = set(self.workers())
+
+    def workers(self) -> list[str]:
+        return list(self.client.scheduler_info().get("workers", {}))
+
+    def lost(self) -> list[str]:
+        """Workers there at the start that are gone now."""
+        return sorted(self.started_with - set(self.workers()))
+
+    def submit(self, job: Job):
+        from grading.server import run
+
+        return self.client.submit(run, job, pure=False,
+                                  key=f"grade-{job.assignment}-{job.student}-{uuid.uuid4().hex[:8]}")
+
+    def results(self, jobs: dict) -> Iterator[tuple[object, Result]]:
+        """(future, result) for each of ``jobs`` (future -> Job) as it finishes; a job the scheduler gave
+        up becomes a zero with a message."""
+        from distributed import as_completed
+
+        for future in as_completed(list(jobs)):
+            yield future, outcome(future, jobs[future])
+
+    def close(self) -> None:
+        from grading.server import close_all
+
+        try:
+            if self.cluster is not None:
+                self.client.run(close_all)
+        except Exception:
+            pass
+        self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def outcome(future, job: Job) -> Result:
+    """The future's result, or a Result saying why there is none."""
+    error = future.exception()
+    if error is None:
+        return future.result()
+    result = Result(job.student, job.assignment, failed=True)
+    if type(error).__name__ == "KilledWorker":
+        result.messages.append(f"The submission could not be graded: the grading workers running it died "
+                               f"{ALLOWED_FAILURES + 1} times; it was given up and scores 0.")
+    else:
+        result.messages.append(f"grading failed: {type(error).__name__}: {error}")
+    return result

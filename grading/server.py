@@ -1,0 +1,214 @@
+"""The long-lived grading process: nbgrader and the checker imported once, one submission at a time.
+
+``python -m grading.server ROOT RUNTIME`` reads jobs (:class:`grading.jobs.Job`) from its standard
+input and writes results (:class:`grading.jobs.Result`) to its standard output, each as a frame
+(8-byte length, then a pickle), and grades each job with :func:`grading.worker.grade_job`.
+
+:class:`GradingProcess` starts one and confines it as the nbgrader subprocesses were confined
+before: a memory cgroup of ``Limits.grader_memory`` (else an address-space limit) and a private
+size-capped tmpfs at ``RUNTIME`` (the kernels' sockets and mailboxes), so the trusted checks
+that decode the kernel's answers cannot take the machine with them. Its own process group, so a
+stuck or killed one takes its kernels along.
+
+:func:`run` is what a Dask worker (or any thread) calls for a job: it keeps one grading process per
+thread, restarts it when it dies and gives a job up, with a message for the student, when the job
+has ended the grading process :data:`TRIES` times.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from grading import sandbox
+from grading.cgroups import MemoryCgroup, enter
+from grading.jobs import Job, Result
+from grading.sandbox import Limits
+
+TRIES = 3  # a job that ends its grading process this many times is given up
+START_SECONDS = 120.0  # for the grading process to import nbgrader and say it is ready
+HEADER = struct.Struct(">Q")
+MAX_FRAME = 512 << 20  # a result: two notebooks and their pages at most, each capped well below
+READY = b"ready"
+
+
+class Died(RuntimeError):
+    """The grading process ended (killed, out of memory) or ran past the job's deadline."""
+
+    def __init__(self, why: str, log: str = ""):
+        super().__init__(why)
+        self.log = log  # the end of the grading process's own log, for the instructor
+
+
+def write_frame(stream, payload: bytes) -> None:
+    stream.write(HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exactly(fd: int, size: int, deadline: float) -> bytes:
+    chunks, left = [], size
+    while left:
+        wait = deadline - time.monotonic()
+        if wait <= 0 or not select.select([fd], [], [], min(wait, 86400.0))[0]:
+            if wait <= 86400.0:
+                raise TimeoutError
+            continue
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def read_frame(fd: int, deadline: float = float("inf")) -> bytes:
+    """One frame from the file descriptor ``fd``; EOFError when it closed, TimeoutError past ``deadline``."""
+    (size,) = HEADER.unpack(_read_exactly(fd, HEADER.size, deadline))
+    if size > MAX_FRAME:
+        raise EOFError(f"a frame of {size} bytes")
+    return _read_exactly(fd, size, deadline)
+
+
+class GradingProcess:
+    """One confined ``python -m grading.server``, started and waited for."""
+
+    def __init__(self, limits: Limits):
+        from grading.worker import nbgrader_env
+
+        self.limits = limits
+        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-"))
+        runtime = self.root / "runtime"
+        runtime.mkdir()
+        self.group = MemoryCgroup.create(limits.grader_memory) if limits.sandbox else None
+        prefix: list[str] = []
+        if limits.sandbox:
+            backstop = [] if self.group else [sandbox.PRLIMIT,
+                                              f"--as={max(limits.memory, 2 * limits.grader_memory)}"]
+            groups = [self.group] if self.group else []
+            prefix = enter(groups) + sandbox.runtime_wrapper(runtime, limits) + backstop
+        self.log = open(self.root / "server.log", "wb")
+        self.process = subprocess.Popen(
+            [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=nbgrader_env(),
+            start_new_session=True, cwd="/")
+        try:
+            if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:
+                raise EOFError
+        except (EOFError, TimeoutError):
+            why = self.log_tail()
+            self.close()
+            raise RuntimeError(f"the grading process did not start: {why}") from None
+
+    def log_tail(self) -> str:
+        self.log.flush()
+        return (self.root / "server.log").read_bytes()[-2000:].decode("utf-8", "replace").strip()
+
+    def grade(self, job: Job) -> Result:
+        """Grade ``job``; :class:`Died` when the process ended or ran past the job's hard deadline."""
+        hard = job.limits.notebook_seconds * max(1, len(job.notebooks)) + 120
+        try:
+            write_frame(self.process.stdin, pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            return pickle.loads(read_frame(self.process.stdout.fileno(), time.monotonic() + hard))
+        except TimeoutError:
+            log = self.log_tail()
+            self.close()
+            raise Died(f"it ran past the hard limit of {hard:.0f} s", log) from None
+        except (EOFError, BrokenPipeError, OSError):
+            oom, log = (self.group.oom_kills() if self.group else 0), self.log_tail()
+            self.close()
+            raise Died("out of memory" if oom else "the grading process ended", log) from None
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        """End the process and its kernels; remove its cgroup and folders."""
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self.process.wait()
+        for stream in (self.process.stdin, self.process.stdout, self.log):
+            try:
+                stream.close()
+            except OSError:
+                pass
+        if self.group:
+            self.group.remove()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+_local = threading.local()
+_all: list[GradingProcess] = []
+
+
+def process_for(limits: Limits) -> GradingProcess:
+    """This thread's grading process for ``limits`` (started, or restarted when it died)."""
+    current = getattr(_local, "process", None)
+    if current is not None and (current.limits != limits or not current.alive()):
+        current.close()
+        current = None
+    if current is None:
+        current = _local.process = GradingProcess(limits)
+        _all.append(current)
+    return current
+
+
+def close_all() -> None:
+    """End every grading process this process started (at the end of a run)."""
+    while _all:
+        _all.pop().close()
+
+
+def run(job: Job) -> Result:
+    """Grade ``job`` in this thread's grading process; a job that ends it :data:`TRIES` times is given up."""
+    deaths, logs = [], []
+    for _ in range(TRIES):
+        try:
+            return process_for(job.limits).grade(job)
+        except Died as why:
+            deaths.append(str(why))
+            logs.append(why.log)
+    result = Result(job.student, job.assignment, worker=socket.gethostname(), log="\n---\n".join(logs))
+    why = "; ".join(dict.fromkeys(deaths))
+    result.messages.append(f"The submission could not be graded: grading it ended the grading process "
+                           f"{TRIES} times ({why}); it was given up and scores 0.")
+    return result
+
+
+def serve(root: Path, runtime: Path) -> None:
+    """The loop of the grading process (this module run as a program)."""
+    import nbgrader.converters  # noqa: F401
+    import nbgrader.preprocessors  # noqa: F401
+
+    from grading.worker import grade_job  # nbgrader, nbconvert, the checker: imported once, here
+
+    replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)  # anything printed by accident goes to the log, never into the frames
+    write_frame(replies, READY)
+    requests = sys.stdin.buffer.fileno()
+    name = f"{socket.gethostname()}:{os.getpid()}"
+    for number in range(1, sys.maxsize):
+        try:
+            job = pickle.loads(read_frame(requests))
+        except EOFError:
+            return
+        result = grade_job(job, root / f"{number:05d}", runtime / f"{number:05d}")
+        result.worker = name
+        write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+
+
+if __name__ == "__main__":
+    serve(Path(sys.argv[1]), Path(sys.argv[2]))
