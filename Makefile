@@ -51,7 +51,7 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; }
 
-test: lint book pdf browser axe sandbox
+test: lint book pdf browser axe sandbox postgres
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m pytest
 
 bench: $(STAMP)
@@ -84,6 +84,14 @@ sandbox:
 	@command -v bwrap >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq bubblewrap; }
+
+# Debian's PostgreSQL server binaries: tests/test_postgres.py runs its own throw-away server
+# (initdb in a temporary folder) to test a gradebook shared with the formgrader (--db-url).
+.PHONY: postgres
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq postgresql; }
 
 clean:
 	rm -rf $(VENV) _build .pytest_cache .hypothesis

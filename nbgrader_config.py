@@ -2,7 +2,8 @@
 
 ``make release`` regenerates exercises/ from solutions/ (never edit exercises/ by hand); the
 gradebook (gradebook.db) and the submitted/, autograded/ and feedback/ folders live next to this
-file and are not committed.
+file and are not committed. ``$NBGRADER_DB_URL`` (an SQLAlchemy URL, e.g. PostgreSQL) names another
+gradebook, for the formgrader and ``make grade`` alike (grading/db.py).
 """
 
 import os
@@ -15,7 +16,8 @@ c.CourseDirectory.course_id = "cnn-course"
 c.CourseDirectory.root = _ROOT
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "exercises"
-c.CourseDirectory.db_url = "sqlite:///" + os.path.join(_ROOT, "gradebook.db")
+_SQLITE = "sqlite:///" + os.path.join(_ROOT, "gradebook.db")
+c.CourseDirectory.db_url = os.environ.get("NBGRADER_DB_URL") or _SQLITE
 # Release notebooks only: nothing else in solutions/ (scratch files, checkpoints) belongs in exercises/.
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.py", "*.md"]
 

@@ -2,44 +2,101 @@
 PostgreSQL) and the parent's whole-gradebook steps (the template for workers, ``grades.csv``).
 
 The URL is chosen once per run: ``--db-url``, else ``$NBGRADER_DB_URL``, else the course's
-``gradebook.db`` (SQLite). Workers never see it: each grades into a private SQLite copy of the
-template and the parent, the only writer, merges the result into the course's gradebook.
+``gradebook.db`` (SQLite). The course's ``nbgrader_config.py`` reads ``$NBGRADER_DB_URL`` too, so
+the formgrader and ``make grade`` open the same gradebook. Workers never see it: each grades into a
+private SQLite copy of the template and the parent, the only writer, merges the result into the
+course's gradebook (:mod:`grading.merge`), so several graders (TAs in the formgrader) can share a
+PostgreSQL gradebook while a run goes on.
 """
 
 from __future__ import annotations
 
 import csv
 import os
-import shutil
 from pathlib import Path
 
 CSV_KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
             "raw_score", "late_submission_penalty", "score", "max_score"]
+ENV = "NBGRADER_DB_URL"
+DB_URL_HELP = ("the gradebook as an SQLAlchemy URL, e.g. postgresql://USER@HOST/DB "
+               "(default: $NBGRADER_DB_URL, else gradebook.db in the course, SQLite)")
 
 
 def course_url(course: Path, db_url: str | None = None) -> str:
     """The gradebook's SQLAlchemy URL: ``db_url``, else ``$NBGRADER_DB_URL``, else SQLite in the course."""
-    default = f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
-    return db_url or os.environ.get("NBGRADER_DB_URL") or default
+    return db_url or os.environ.get(ENV) or f"sqlite:///{Path(course).resolve() / 'gradebook.db'}"
+
+
+def run_nbgrader_on(course: Path, args: list[str], url: str):
+    """``nbgrader ARGS`` in ``course`` on the gradebook ``url``; (returncode, log).
+
+    The URL goes in ``$NBGRADER_DB_URL``, which the course's ``nbgrader_config.py`` reads, and on the
+    command line as ``--CourseDirectory.db_url`` unless it holds a password (other users see a
+    process's arguments; they never see its environment).
+    """
+    from sqlalchemy.engine import make_url
+
+    from grading.worker import nbgrader_env, run_nbgrader
+
+    flag = [] if make_url(url).password else [f"--CourseDirectory.db_url={url}"]
+    return run_nbgrader(course, [*args, *flag], env=nbgrader_env({ENV: url}))
+
+
+def student_tables(metadata) -> set[str]:
+    """Names of the tables whose rows belong to students: ``student`` and every table referring to one."""
+    names = {"student"}
+    for table in metadata.sorted_tables:  # a table comes after every table it refers to
+        if any(key.column.table.name in names for key in table.foreign_keys):
+            names.add(table.name)
+    return names
+
+
+def copy_template(url: str, template: Path) -> Path:
+    """A new SQLite gradebook at ``template`` with the course, assignments, notebooks and cells of the
+    gradebook at ``url`` (any database) and its alembic version, but no student and no submission."""
+    from nbgrader.api import Base
+    from sqlalchemy import Column, MetaData, String, Table, create_engine, inspect, select
+
+    if template.exists():
+        template.unlink()
+    version = Table("alembic_version", MetaData(), Column("version_num", String(32), nullable=False))
+    skip = student_tables(Base.metadata)
+    source, target = create_engine(url), create_engine(f"sqlite:///{template}")
+    try:
+        with source.connect() as read, target.begin() as write:
+            Base.metadata.create_all(write)
+            version.create(write)
+            tables = [t for t in Base.metadata.sorted_tables if t.name not in skip]
+            if inspect(read).has_table(version.name):
+                tables.append(version)
+            for table in tables:
+                rows = [dict(row._mapping) for row in read.execute(select(table))]
+                if rows:
+                    write.execute(table.insert(), rows)
+    finally:
+        source.dispose()
+        target.dispose()
+    return template
 
 
 def build_template(course: Path, assignments: list[str], work: Path, url: str | None = None) -> Path:
-    """Create or update the gradebook from solutions/; return a template (SQLite) without students."""
-    from nbgrader.api import Gradebook
-
-    from grading.worker import run_nbgrader
-
+    """Create or update the course's gradebook (``url``, default :func:`course_url`) from solutions/;
+    return a template for the workers: a new SQLite file with the assignments and no students."""
+    url = url or course_url(course)
     for assignment in assignments:
-        code, log = run_nbgrader(course, ["generate_assignment", assignment, "--force",
-                                          f"--CourseDirectory.release_directory={work / 'release'}"])
+        code, log = run_nbgrader_on(course, ["generate_assignment", assignment, "--force",
+                                             f"--CourseDirectory.release_directory={work / 'release'}"], url)
         if code != 0:
             raise RuntimeError(f"nbgrader generate_assignment {assignment} failed:\n{log}")
-    template = work / "template.db"
-    shutil.copy(course / "gradebook.db", template)
-    with Gradebook(f"sqlite:///{template}") as gradebook:
-        for student in list(gradebook.students):
-            gradebook.remove_student(student.id)
-    return template
+    return copy_template(url, work / "template.db")
+
+
+def notebook_names(url: str, assignment: str) -> list[str]:
+    """The names of the assignment's notebooks in the gradebook at ``url``."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url) as gradebook:
+        return [notebook.name for notebook in gradebook.find_assignment(assignment).notebooks]
 
 
 def export_csv(course: Path, url: str | None = None) -> Path:

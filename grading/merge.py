@@ -19,22 +19,51 @@ from grading import feedback
 from grading.db import course_url
 
 
-def _submission(gradebook, assignment: str, student: str):
-    """(submission, created): the existing submission, or a new one with every grade empty."""
-    from nbgrader.api import MissingEntry, Student
+def _new_submission(gradebook, assignment: str, student: str):
+    """A submission with every grade and comment empty, added to the session but not committed (as
+    nbgrader's ``add_submission`` builds it, which commits at once)."""
+    from nbgrader.api import Comment, Grade, MissingEntry, Student, SubmittedAssignment, SubmittedNotebook
 
     try:
-        gradebook.find_student(student)
+        owner = gradebook.find_student(student)
     except MissingEntry:
-        gradebook.db.add(Student(id=student))
+        owner = Student(id=student)
+        gradebook.db.add(owner)
+    submission = SubmittedAssignment(assignment=gradebook.find_assignment(assignment), student=owner)
+    for notebook in submission.assignment.notebooks:
+        submitted = SubmittedNotebook(notebook=notebook, assignment=submission)
+        for cell in notebook.grade_cells:
+            Grade(cell_id=cell.id, notebook=submitted)
+        for cell in notebook.solution_cells:
+            Comment(cell_id=cell.id, notebook=submitted)
+        for cell in notebook.task_cells:
+            Comment(cell_id=cell.id, notebook=submitted)
+            Grade(cell_id=cell.id, notebook=submitted)
+    gradebook.db.add(submission)
+    gradebook.db.flush()
+    return submission
+
+
+def _locked(gradebook, assignment: str, student: str):
+    """The existing submission (None if there is none), its grades and comments read afresh and locked
+    until the commit: another grader's write (the formgrader's manual score) lands before this read or
+    waits for the commit (PostgreSQL's ``SELECT ... FOR UPDATE``; SQLite locks the whole file)."""
+    from nbgrader.api import Comment, Grade, MissingEntry
+
     try:
-        return gradebook.find_submission(assignment, student), False
+        submission = gradebook.find_submission(assignment, student)
     except MissingEntry:
-        return gradebook.add_submission(assignment, student), True
+        return None
+    notebooks = [notebook.id for notebook in submission.notebooks]
+    for model in (Grade, Comment):
+        gradebook.db.query(model).filter(model.notebook_id.in_(notebooks)).order_by(model.id) \
+            .with_for_update(of=model).populate_existing().all()
+    return submission
 
 
 def _apply(submission, grades: dict) -> None:
-    """Automatic scores and comments from the worker; the instructor's fields untouched."""
+    """Automatic scores and comments from the worker; the instructor's fields untouched (the ORM's
+    UPDATE names only the columns set here, so a manual score written meanwhile stays)."""
     for notebook in submission.notebooks:
         cells = grades.get(notebook.name, {})
         for grade in notebook.grades:
@@ -47,22 +76,21 @@ def _apply(submission, grades: dict) -> None:
 
 
 def merge_scores(course: Path, result, timestamp: datetime | None, url: str | None = None) -> None:
-    """The result's automatic scores into the real gradebook, in one transaction."""
+    """The result's automatic scores into the real gradebook (``url``, default the course's), in one
+    transaction that creates the submission if it is new."""
     from nbgrader.api import Gradebook
 
     with warnings.catch_warnings(), Gradebook(url or course_url(course)) as gradebook:
-        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes from nbgrader's add_submission
-        created = False
+        warnings.simplefilter("ignore")  # SQLAlchemy's autoflush notes
         try:
-            submission, created = _submission(gradebook, result.assignment, result.student)
+            submission = (_locked(gradebook, result.assignment, result.student)
+                          or _new_submission(gradebook, result.assignment, result.student))
             _apply(submission, result.grades)
             if timestamp is not None:
                 submission.timestamp = timestamp.astimezone(timezone.utc).replace(tzinfo=None)
             gradebook.db.commit()
         except BaseException:
             gradebook.db.rollback()
-            if created:
-                gradebook.remove_submission(result.assignment, result.student)
             raise
 
 

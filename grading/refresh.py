@@ -5,6 +5,8 @@ the pages again from the real gradebook (``nbgrader generate_feedback`` into a t
 with the course's preprocessors, which keep hidden tests out) and rebuilds each feedback folder
 with :func:`grading.feedback.assemble`: the grader's banner, ``timestamp.txt``, the exchange's
 secret and a page for every notebook, so ``nbgrader release_feedback`` delivers it as before.
+The gradebook is the one ``make grade`` uses: ``--db-url``, else ``$NBGRADER_DB_URL``, else the
+course's ``gradebook.db`` (:func:`grading.db.course_url`).
 """
 
 from __future__ import annotations
@@ -16,24 +18,27 @@ from pathlib import Path
 
 from grading import feedback, select
 from grading.collection import scan
+from grading.db import DB_URL_HELP, course_url, notebook_names, run_nbgrader_on
 from grading.names import printable
-from grading.worker import notebook_cells, run_nbgrader
 
 SCRATCH = ".feedback-refresh"
 
 
-def refresh(course: Path, assignment: str, students: list[str] | None = None) -> list[str]:
-    """Rebuild the feedback folders of ``assignment``; the students whose folders were rebuilt."""
+def refresh(course: Path, assignment: str, students: list[str] | None = None,
+            db_url: str | None = None) -> list[str]:
+    """Rebuild the feedback folders of ``assignment`` from the gradebook ``db_url`` (default:
+    :func:`grading.db.course_url`); the students whose folders were rebuilt."""
     course = course.resolve()
+    url = course_url(course, db_url)
     records = select.load(course)
     scratch = course / SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
     try:
-        code, log = run_nbgrader(course, ["generate_feedback", assignment, "--force",
-                                          f"--CourseDirectory.feedback_directory={SCRATCH}"])
+        code, log = run_nbgrader_on(course, ["generate_feedback", assignment, "--force",
+                                             f"--CourseDirectory.feedback_directory={SCRATCH}"], url)
         if code != 0 and not scratch.is_dir():
             raise RuntimeError(f"nbgrader generate_feedback failed:\n{log[-3000:]}")
-        notebooks = list(notebook_cells(course / "gradebook.db", assignment))
+        notebooks = notebook_names(url, assignment)
         found, _, _ = scan(course, {assignment})
         done = []
         for sub in select.wanted(found, [assignment], students):
@@ -55,9 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--course", type=Path, default=Path.cwd())
     parser.add_argument("--assignment", required=True)
     parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
+    parser.add_argument("--db-url", default=None, help=DB_URL_HELP)
     args = parser.parse_args(argv)
     students = [n for v in args.student for n in v.split(",")] if args.student else None
-    done = refresh(args.course, args.assignment, students)
+    done = refresh(args.course, args.assignment, students, args.db_url)
     print(printable(f"[grading] feedback rebuilt for {len(done)} submissions of {args.assignment}: "
                     f"{', '.join(done)}"), file=sys.stderr)
     return 0
