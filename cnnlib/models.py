@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import functional as F
 from . import nn
 from .geometry import conv2d_macs
 
@@ -281,6 +282,67 @@ def resnet_cifar(depth: int = 20, num_classes: int = 10) -> NamedSequential:
         **_stages((16, 32, 64), (n, n, n), first_stride=1),
         avgpool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(), fc=nn.Linear(64, num_classes),
     )
+
+
+class Skip(nn.Module):
+    """A residual connection around ``body`` (He et al. 2016): ``relu(body(x) + x)``.
+
+    ``body`` must keep the shape, x: (N, C, H, W) -> (N, C, H, W). In the backward pass the
+    gradient that reaches the sum goes back twice: through ``body``, and unchanged along the
+    shortcut, so the block's input gradient is ``body.backward(g) + g``.
+    """
+
+    def __init__(self, body: nn.Module) -> None:
+        super().__init__()
+        if not isinstance(body, nn.Module):
+            raise TypeError(f"Skip: body must be a Module, got {type(body).__name__}")
+        self.body = body
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out = self.body(x)
+        if out.shape != x.shape:
+            raise ValueError(
+                f"Skip: body must keep the shape so that x can be added, but it maps "
+                f"{x.shape} to {out.shape}"
+            )
+        self._sum = out + x
+        return F.relu(self._sum)
+
+    def backward(self, grad_out: np.ndarray) -> np.ndarray:
+        grad_sum = F.relu_backward(grad_out, self._saved("_sum"))
+        return self.body.backward(grad_sum) + grad_sum
+
+
+def _conv3x3(channels_in: int, channels_out: int, batch_norm: bool) -> list:
+    """A 3x3 convolution keeping the size, then BatchNorm2d when ``batch_norm`` (and no bias:
+    BatchNorm's shift takes its place)."""
+    conv = nn.Conv2d(channels_in, channels_out, 3, padding=1, bias=not batch_norm)
+    return [conv, nn.BatchNorm2d(channels_out)] if batch_norm else [conv]
+
+
+def digits_net(blocks: int = 6, residual: bool = True, batch_norm: bool = True,
+               channels: int = 8, num_classes: int = 10) -> NamedSequential:
+    """A deep, narrow network for scikit-learn's 8x8 digits, plain or residual, to compare.
+
+    x: (N, 1, H, W) -> (N, num_classes). ``stem``: a 3x3 conv to ``channels`` (+ BN) and a
+    ReLU; ``block1`` .. ``block{blocks}``: each the body ``conv, [bn], relu, conv, [bn]`` (3x3
+    convs with padding 1, which keep H x W), then ``relu(body(x))`` when plain or
+    ``relu(body(x) + x)`` (``Skip``) when ``residual``; a global average pool
+    (``AdaptiveAvgPool2d(1)``) and a linear classifier. ``2 * blocks + 2`` weight layers; the
+    plain and the residual network have the same parameters, and with the same seed the
+    same initial values.
+    """
+    if not isinstance(blocks, int) or isinstance(blocks, bool) or blocks < 1:
+        raise ValueError(f"digits_net: blocks must be an int >= 1, got {blocks!r}")
+    layers: dict[str, nn.Module] = {
+        "stem": nn.Sequential(*_conv3x3(1, channels, batch_norm), nn.ReLU())
+    }
+    for index in range(1, blocks + 1):
+        body = nn.Sequential(*_conv3x3(channels, channels, batch_norm), nn.ReLU(),
+                             *_conv3x3(channels, channels, batch_norm))
+        layers[f"block{index}"] = Skip(body) if residual else nn.Sequential(body, nn.ReLU())
+    return NamedSequential(**layers, pool=nn.AdaptiveAvgPool2d(1), flatten=nn.Flatten(),
+                           fc=nn.Linear(channels, num_classes))
 
 
 # ---------------------------------------------------------------------------- MobileNet

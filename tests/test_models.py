@@ -254,6 +254,86 @@ def test_separable_multiplications_of_the_deck_example():
                       "separable": 53_952}
 
 
+# ---------------------------------------------------------------------------- plain vs residual
+
+
+class TorchSkip(tn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        return torch.relu(self.body(x) + x)
+
+
+def torch_digits_net(blocks, residual, batch_norm, channels=8):
+    """PyTorch's version of ``models.digits_net``, parameters in the same order."""
+    def conv(c_in, c_out):
+        layers = [tn.Conv2d(c_in, c_out, 3, padding=1, bias=not batch_norm)]
+        return layers + [tn.BatchNorm2d(c_out)] if batch_norm else layers
+
+    layers = [*conv(1, channels), tn.ReLU()]
+    for _ in range(blocks):
+        body = tn.Sequential(*conv(channels, channels), tn.ReLU(), *conv(channels, channels))
+        layers.append(TorchSkip(body) if residual else tn.Sequential(body, tn.ReLU()))
+    return tn.Sequential(*layers, tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.Linear(channels, 10))
+
+
+@pytest.mark.parametrize("residual", [True, False], ids=["residual", "plain"])
+@pytest.mark.parametrize("batch_norm", [True, False], ids=["bn", "no-bn"])
+def test_digits_net_forward_and_backward_match_pytorch(residual, batch_norm):
+    """Same weights, same batch: the outputs, the input gradient and every weight gradient
+    agree with PyTorch (training mode, so BatchNorm uses the batch's statistics)."""
+    nn.manual_seed(0)
+    ours = models.digits_net(3, residual=residual, batch_norm=batch_norm)
+    theirs = torch_digits_net(3, residual, batch_norm)
+    mine, their = list(ours.parameters()), list(theirs.parameters())
+    assert [p.shape for p in mine] == [tuple(p.shape) for p in their]
+    with torch.no_grad():
+        for p, t in zip(mine, their, strict=True):
+            t.copy_(torch.from_numpy(p.data))
+    rng = np.random.default_rng(1)
+    x = rng.random((6, 1, 8, 8), dtype=np.float32)
+    grad = rng.standard_normal((6, 10)).astype(np.float32)
+    tx = torch.tensor(x, requires_grad=True)
+    out, tout = ours(x), theirs(tx)
+    np.testing.assert_allclose(out, tout.detach().numpy(), rtol=1e-4, atol=1e-5)
+    grad_x = ours.backward(grad)
+    tout.backward(torch.from_numpy(grad))
+    np.testing.assert_allclose(grad_x, tx.grad.numpy(), rtol=1e-3, atol=1e-6)
+    for p, t in zip(mine, their, strict=True):
+        np.testing.assert_allclose(p.grad, t.grad.numpy(), rtol=1e-3, atol=1e-5)
+
+
+def test_digits_net_plain_and_residual_differ_only_by_the_skip():
+    nn.manual_seed(3)
+    plain = models.digits_net(4, residual=False)
+    nn.manual_seed(3)
+    residual = models.digits_net(4, residual=True)
+    for p, q in zip(plain.parameters(), residual.parameters(), strict=True):
+        np.testing.assert_array_equal(p.data, q.data)
+    rows = summary(residual, (2, 1, 8, 8)).rows
+    assert len([r for r in rows if r.type == "Conv2d"]) == 2 * 4 + 1
+    assert summary(plain, (2, 1, 8, 8)).output_shape == (2, 10)
+    # With every body's last BatchNorm scaled to 0, a residual block is relu(x) = x (x >= 0
+    # after the stem's ReLU): the network reduces to stem, pool and fc; a plain one does not.
+    for block in [m for m in residual.modules() if isinstance(m, models.Skip)]:
+        block.body[-1].weight.data[:] = 0
+    x = np.random.default_rng(0).random((3, 1, 8, 8), dtype=np.float32)
+    shallow = nn.Sequential(residual.stem, residual.pool, residual.flatten, residual.fc)
+    np.testing.assert_allclose(residual(x), shallow(x), rtol=1e-5, atol=1e-6)
+
+
+def test_skip_and_digits_net_reject_bad_arguments():
+    skip = models.Skip(nn.Conv2d(2, 3, 1))
+    with pytest.raises(ValueError, match="body must keep the shape"):
+        skip(np.zeros((1, 2, 4, 4), np.float32))
+    with pytest.raises(TypeError, match="body must be a Module"):
+        models.Skip(3)
+    with pytest.raises(ValueError, match="blocks must be an int >= 1"):
+        models.digits_net(0)
+
+
 # ---------------------------------------------------------------------------- all of them
 
 
