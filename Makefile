@@ -58,6 +58,7 @@ bench: $(STAMP)
 	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m benchmarks.bench_conv --threads 1
 	OMP_NUM_THREADS=2 OPENBLAS_NUM_THREADS=2 MKL_NUM_THREADS=2 $(PY) -m benchmarks.bench_conv --threads 2
 	$(PY) -m benchmarks.bench_lenet
+	$(PY) -m grading.bench
 
 # The students' notebooks: exercises/ is generated from solutions/ (the only notebooks edited by
 # hand) by nbgrader, which runs alembic from PATH to keep its gradebook (gradebook.db) up to date.
@@ -68,12 +69,15 @@ release: $(STAMP)
 
 # Grading a class: the submissions under submitted/ that changed since they were last graded
 # (FORCE=1: all), ASSIGNMENT=/STUDENT= to choose (names, comma-separated), each kernel in a bubblewrap
-# sandbox, WORKERS at a time (default: all cores). Exit 1: the machinery failed on a submission;
-# 2: the setup is broken (an assignment's own solution does not score full marks), nothing graded.
+# sandbox, on an embedded Dask cluster of WORKERS processes (default: all cores) or the one at
+# SCHEDULER=tcp://host:8786, into the gradebook at DB_URL= (default: gradebook.db).
+# Exit 1: the machinery failed on a submission; 2: the setup is broken (an assignment's own
+# solution does not score full marks), nothing graded.
 .PHONY: grade demo-class sandbox
 grade: $(STAMP) sandbox
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grading.run --course . $(if $(WORKERS),--workers $(WORKERS)) \
-	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(STUDENT),--student "$(STUDENT)") $(if $(FORCE),--force)
+	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(STUDENT),--student "$(STUDENT)") $(if $(FORCE),--force) \
+	  $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(DB_URL),--db-url "$(DB_URL)")
 
 # A shipped demo class in submitted/, to try `make grade` on.
 demo-class: $(STAMP)

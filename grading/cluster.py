@@ -5,7 +5,7 @@ Each job (:class:`grading.jobs.Job`, data only) becomes one Dask task calling
 process; the result comes back as data and the parent, the only writer of the gradebook, merges it.
 
 - **Embedded** (the default): a ``LocalCluster`` of ``workers`` processes with one thread each,
-  scheduler, workers and nannies listening on 127.0.0.1 only, no dashboard.
+  scheduler, its HTTP server, workers and nannies listening on 127.0.0.1 only, on free ports.
 - **Existing** (``--scheduler tcp://HOST:8786`` or ``$DASK_SCHEDULER_ADDRESS``): the jobs go to
   that scheduler; its workers need the course's environment (this repository on their
   ``PYTHONPATH``, bubblewrap, user namespaces: see the README).
@@ -44,7 +44,7 @@ class Cluster:
             self.client = Client(address, timeout="60s")
         else:
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address=None,
+                                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
                                         worker_dashboard_address=None, silence_logs=logging.ERROR)
             self.client = Client(self.cluster)
         self.address = self.client.scheduler.address

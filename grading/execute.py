@@ -36,6 +36,7 @@ from grading.sandbox import give_to_kernel
 from grading.sanitize import sanitize_notebook
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
+TIMINGS: dict[str, float] = {}  # seconds of the last notebook run in this process: "kernel" start, "cells"
 OUTPUTS = {"stream", "error", "display_data", "update_display_data", "execute_result"}
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS|\Z)", re.DOTALL)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -98,6 +99,8 @@ class SandboxExecute(Execute):
         return km
 
     def preprocess(self, nb, resources=None, km=None):
+        self._started = time.perf_counter()
+        self._first_cell = None
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._output_bytes = 0
@@ -115,6 +118,9 @@ class SandboxExecute(Execute):
         finally:
             if self._mailbox is not None:
                 self._mailbox.close()
+            ran = self._first_cell or time.perf_counter()
+            TIMINGS["kernel"] = TIMINGS.get("kernel", 0.0) + ran - self._started
+            TIMINGS["cells"] = TIMINGS.get("cells", 0.0) + time.perf_counter() - ran
         return self._rescore_hidden(nb, resources), resources
 
     def _rescore_hidden(self, nb, resources):
@@ -150,6 +156,8 @@ class SandboxExecute(Execute):
         return cell, resources
 
     def _run_cell(self, cell, resources, index):
+        if self._first_cell is None:
+            self._first_cell = time.perf_counter()  # the kernel is up
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped:

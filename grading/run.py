@@ -131,11 +131,13 @@ def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progres
             submission = submissions[future]
             unpack(result, work / f"{number:04d}")
             result.messages = submission.notes + result.messages
+            merging = time.perf_counter()
             with stopper.held():
                 merge_one(course, result, submission, list(cells[submission.assignment]), url)
                 records[(result.student, result.assignment)] = record(result, prints)
                 select.save(course, records)
             shutil.rmtree(work / f"{number:04d}", ignore_errors=True)
+            result.steps["merge"] = time.perf_counter() - merging
             results.append(result)
             bar.set_postfix_str(one_line(f"{result.student}/{result.assignment}", 60))
             bar.update()

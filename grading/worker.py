@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from grading import intake, sandbox
+from grading import execute, intake, sandbox
 from grading.cgroups import MemoryCgroup, PidsCgroup
 from grading.execute import STOPPED
 from grading.jobs import Job, Result
@@ -272,9 +272,11 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
     from nbgrader.converters import Autograde, GenerateFeedback
 
     start = time.perf_counter()
+    execute.TIMINGS.clear()
     done, log = run_converter(Autograde, config, job.assignment, job.student)
     result.log += log
-    result.steps["autograde"] = time.perf_counter() - start
+    result.steps.update(execute.TIMINGS)
+    result.steps["nbgrader"] = time.perf_counter() - start - sum(execute.TIMINGS.values())
     autograded = private / "autograded" / job.student / job.assignment
     for name in job.notebooks:
         result.messages += stopped_messages(autograded / f"{name}.ipynb")
