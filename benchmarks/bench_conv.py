@@ -2,9 +2,16 @@
 
 Run with ``make bench`` (once single-threaded, once with 2 threads). Prints one row per layer:
 the fastest and the median time of each over the repeats, timed alternately so that load falls
-on both alike, and the ratio cnnlib / PyTorch of the fastest; then the median ratio and the
-machine's load average before and after. Layers: small-channel (LeNet-5's), CIFAR-sized,
-strided, large-image (ResNet's 64->64 at 56x56) and deep (VGG's).
+on both alike, the ratios cnnlib / PyTorch of the fastest and of the medians, and the ratio of
+the processes' CPU time (the fastest; steadier than wall time on a loaded machine, and with one
+thread the same thing); then the median ratios, the worst layer and the machine's load average
+before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large-image
+(ResNet's 64->64 at 56x56) and deep (VGG's).
+
+``--floor`` adds, per layer, the BLAS floor: the CPU time of the three bare matrix products a
+forward + backward needs at the layer's shapes (out = W cols, grad_W = grad_out cols^T,
+grad_cols = W^T grad_out), with no copies at all, over PyTorch's CPU time; and the size of the
+im2col buffer, which every pass that builds columns writes once and the product reads once.
 """
 
 from __future__ import annotations
@@ -51,16 +58,16 @@ LAYERS = [
 ]
 
 
-def paired_times(first, second, repeats: int) -> tuple[list[float], list[float]]:
-    """Seconds of each of two calls, ``repeats`` times, timed alternately after a warm-up of each,
-    so that any load on the machine falls on both alike."""
+def paired_times(first, second, repeats: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """(wall, CPU) seconds of each of two calls, ``repeats`` times, timed alternately after a
+    warm-up of each, so that any load on the machine falls on both alike."""
     first(), second()
     times: tuple[list, list] = ([], [])
     for _ in range(repeats):
         for fn, bucket in zip((first, second), times):
-            start = time.perf_counter()
+            start, cpu = time.perf_counter(), time.process_time()
             fn()
-            bucket.append(time.perf_counter() - start)
+            bucket.append((time.perf_counter() - start, time.process_time() - cpu))
     return times
 
 
@@ -78,8 +85,29 @@ def torch_step(layer: Layer, x, w, b, grad_out):
     out.backward(torch.from_numpy(grad_out))
 
 
-def measure(layers=LAYERS, repeats: int = 5, seed: int = 0) -> list[dict]:
-    """Time every layer both ways; one dict per layer with the two times and their ratio."""
+def blas_floor(layer: Layer, out_shape: tuple[int, ...], rng, repeats: int) -> tuple[float, int]:
+    """The least CPU time of the three bare matrix products of a forward + backward, and the
+    bytes of the layer's im2col buffer (C_in K_h K_w rows, N H_out W_out columns)."""
+    n, c_out, h_out, w_out = out_shape
+    rows, positions = layer.c_in * layer.kernel**2, n * h_out * w_out
+    w = rng.standard_normal((c_out, rows), dtype=np.float32)
+    cols = rng.standard_normal((rows, positions), dtype=np.float32)
+    grad = rng.standard_normal((c_out, positions), dtype=np.float32)
+
+    def products():
+        w @ cols, grad @ cols.T, w.T @ grad
+
+    products()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.process_time()
+        products()
+        best = min(best, time.process_time() - start)
+    return best, cols.nbytes
+
+
+def measure(layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False) -> list[dict]:
+    """Time every layer both ways; one dict per layer with the times and their ratios."""
     rows = []
     rng = np.random.default_rng(seed)
     for layer in layers:
@@ -88,33 +116,57 @@ def measure(layers=LAYERS, repeats: int = 5, seed: int = 0) -> list[dict]:
         grad_out = rng.standard_normal(out.shape, dtype=np.float32)
         args = (layer, x, w, b, grad_out)
         ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats)
-        rows.append(dict(layer=layer.name, cnnlib_s=min(ours), torch_s=min(theirs),
-                         cnnlib_median_s=statistics.median(ours), torch_median_s=statistics.median(theirs),
-                         ratio=min(ours) / min(theirs)))
+        row = dict(layer=layer.name, load=os.getloadavg()[0],
+                   cnnlib_s=min(t for t, _ in ours), torch_s=min(t for t, _ in theirs),
+                   cnnlib_median_s=statistics.median(t for t, _ in ours),
+                   torch_median_s=statistics.median(t for t, _ in theirs),
+                   torch_cpu_s=min(c for _, c in theirs))
+        row["cpu_ratio"] = min(c for _, c in ours) / row["torch_cpu_s"]
+        row["ratio"] = row["cnnlib_s"] / row["torch_s"]
+        row["median_ratio"] = row["cnnlib_median_s"] / row["torch_median_s"]
+        if floor:
+            seconds, nbytes = blas_floor(layer, out.shape, rng, repeats)
+            row.update(floor_s=seconds, floor_ratio=seconds / row["torch_cpu_s"], cols_mb=nbytes / 2**20)
+        rows.append(row)
     return rows
 
 
 def main() -> None:
     import torch
 
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None,
                         help="PyTorch threads (NumPy BLAS follows OPENBLAS_NUM_THREADS)")
+    parser.add_argument("--layers", nargs="*", default=None,
+                        help="only the layers whose names contain one of these")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the bare matrix products (the BLAS floor)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    layers = [layer for layer in LAYERS if not args.layers or any(s in layer.name for s in args.layers)]
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), NumPy BLAS threads: {blas}; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}{'ratio':>7}  (ms)")
-    rows = measure(repeats=args.repeats)
+          f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
+              f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
+    print(header + (f"{'floor':>8}{'/torch':>7}{'cols MiB':>9}" if args.floor else "") + "  (ms)")
+    rows = measure(layers, repeats=args.repeats, floor=args.floor)
     for r in rows:
-        print(f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
-              f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>7.2f}")
-    print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f}, worst "
-          f"{max(rows, key=lambda r: r['ratio'])['layer']} {max(r['ratio'] for r in rows):.2f}; "
-          f"load average now {os.getloadavg()[0]:.2f}")
+        line = (f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
+                f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>10.2f}"
+                f"{r['median_ratio']:>8.2f}{r['cpu_ratio']:>6.2f}{r['load']:>6.2f}")
+        if args.floor:
+            line += f"{r['floor_s'] * 1e3:>8.2f}{r['floor_ratio']:>7.2f}{r['cols_mb']:>9.1f}"
+        print(line)
+    worst = max(rows, key=lambda r: r["ratio"])
+    print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f} (of the fastest), "
+          f"{statistics.median(r['median_ratio'] for r in rows):.2f} (of the medians), "
+          f"{statistics.median(r['cpu_ratio'] for r in rows):.2f} (CPU time); worst {worst['layer']} "
+          f"{worst['ratio']:.2f}; load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -21,8 +21,8 @@ import numpy as np
 from .. import _checks
 from ..geometry import same_padding
 from ._geometry import ConvGeometry
-from .correlate import conv_arguments, correlate
-from .im2col import im2col, image_to_cols
+from .correlate import channels_last, conv_arguments, correlate
+from .im2col import channels_last_cols, im2col, image_to_cols, kernels_from_channels_last
 
 Padding = int | tuple[int, int] | str
 Size = int | tuple[int, int]
@@ -89,6 +89,12 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
     x: (N, C_in, H, W), grad_out: (N, C_out, H_out, W_out) -> (C_out, C_in / groups, K_h, K_w),
     ``grad_weight[o, c, i, j] = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
     """
+    if channels_last(g):
+        # One product per group over all N H_out W_out positions: (C_out / G, P) @ (P, K_h K_w C_in / G).
+        grads = np.ascontiguousarray(grad_out.transpose(1, 0, 2, 3))
+        grads = grads.reshape(g.groups, g.out_channels // g.groups, -1)
+        product = np.matmul(grads, channels_last_cols(x, g))
+        return kernels_from_channels_last(product, g.in_channels // g.groups, g.kernel_size)
     cols = im2col(x, g)  # (N, G, C_in/G K_h K_w, positions)
     grads = image_to_cols(grad_out, g)  # (N, G, C_out/G, positions)
     n, groups, rows, positions = cols.shape

@@ -37,11 +37,18 @@ def gather_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.
     y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
     """
     (kh, kw), (dh, dw), (ph, pw) = g.kernel_size, g.dilation, g.padding
+    full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
+    if g.stride == (1, 1) and full_h >= 0 and full_w >= 0:
+        # Nothing to spread out or crop: let the correlation pad y itself (one copy fewer).
+        inner = ConvGeometry(
+            g.batch, g.out_channels, g.in_channels, g.groups, g.out_size, g.kernel_size,
+            g.in_size, (1, 1), (full_h, full_w), g.dilation,
+        )
+        return correlate(y, flip_kernel(weight, g.groups), None, inner)
     dilated = dilate2d(y, g.stride)
     # Rows of the input that no window reached (the stride did not fit) get no gradient.
     extra_h = g.in_size[0] - ((g.out_size[0] - 1) * g.stride[0] - 2 * ph + dh * (kh - 1) + 1)
     extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw + dw * (kw - 1) + 1)
-    full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
     padded = pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
     inner = ConvGeometry(
         g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:], g.kernel_size,

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import _checks
 from ._geometry import ConvGeometry, conv_geometry
-from .im2col import cols_to_image, im2col
+from .im2col import channels_last_cols, channels_last_kernels, cols_to_image, im2col, to_nchw
 
 
 def conv_arguments(
@@ -33,17 +33,25 @@ def conv_arguments(
     )
 
 
+def channels_last(g: ConvGeometry) -> bool:
+    """Build the columns channels last (``channels_last_cols``) when each window row is a run of
+    at least 16 values (64 bytes of float32) in that layout; with fewer channels (LeNet's C1,
+    an RGB input) the flat runs of ``im2col`` copy faster."""
+    return g.in_channels // g.groups * g.kernel_size[1] >= 16
+
+
 def correlate(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: ConvGeometry) -> np.ndarray:
     """out[n, o] = bias[o] + sum over the group's channels c and offsets (i, j) of
     weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]: one matrix product per group.
 
     x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_out, H_out, W_out)
     """
+    if channels_last(g):
+        cols = channels_last_cols(x, g)  # (groups, N H_out W_out, K_h K_w C_in / groups)
+        product = np.matmul(channels_last_kernels(weight, g.groups), cols.transpose(0, 2, 1))
+        return to_nchw(product, g, bias)
     kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1)
-    out = cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels)
-    if bias is not None:
-        out += bias[:, None, None]
-    return out
+    return cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels, bias)
 
 
 def check_grad_out(op: str, grad_out: object, expected: tuple, dtype: np.dtype, layout: str) -> np.ndarray:

@@ -67,14 +67,20 @@ def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return runs.reshape(g.batch, g.groups, rows, -1)
 
 
-def cols_to_image(flat: np.ndarray, g: ConvGeometry, channels: int) -> np.ndarray:
-    """Drop the junk columns of a matrix product over ``cols``.
+def cols_to_image(
+    flat: np.ndarray, g: ConvGeometry, channels: int, bias: np.ndarray | None = None
+) -> np.ndarray:
+    """Drop the junk columns of a matrix product over ``cols`` (adding ``bias`` in the same pass).
 
     flat: (N, ..., H_out * pitch) -> (N, channels, H_out, W_out), C-contiguous
     """
     h_out, w_out = g.out_size
     image = flat.reshape(g.batch, channels, h_out, -1)[..., :w_out]
-    return np.ascontiguousarray(image)
+    if bias is None:
+        return np.ascontiguousarray(image)
+    out = np.empty(image.shape, flat.dtype)
+    np.add(image, bias[:, None, None], out=out)
+    return out
 
 
 def image_to_cols(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -136,3 +142,63 @@ def col2im(cols: np.ndarray, g: ConvGeometry) -> np.ndarray:
             image[:, :, start : start + runs.shape[-1]] += runs[:, :, i, j]
     image = image.reshape(g.batch, g.in_channels, -1, pitch)
     return image[:, :, ph : ph + h, pw : pw + w]
+
+
+def channels_last_cols(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """im2col with the channels last: every receptive field as one row.
+
+    x: (N, C_in, H, W) -> (groups, N H_out W_out, K_h K_w C_in / groups), row ``(n, y, x)``,
+    column ``(i, j, c)``. The input is first copied to (N, H_p, W_p, C_in) (padded, channels
+    last), where the ``K_w C_in`` values a window row reads lie side by side in memory: the
+    copy that builds the rows moves runs of that length, with no junk columns (the flat runs
+    of ``im2col`` need ``W_p / W_out`` times the columns).
+    """
+    (ph, pw), (n, c, h, w) = g.padding, x.shape
+    padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
+    padded[:, ph : ph + h, pw : pw + w] = x.transpose(0, 2, 3, 1)
+    sn, sh, sw, sc = padded.strides
+    (kh, kw), (h_out, w_out), (s_h, s_w), (d_h, d_w) = g.kernel_size, g.out_size, g.stride, g.dilation
+    windows = as_strided(
+        padded, shape=(n, h_out, w_out, kh, kw, c),
+        strides=(sn, s_h * sh, s_w * sw, d_h * sh, d_w * sw, sc), writeable=False,
+    )
+    if g.groups == 1:
+        return windows.reshape(1, n * h_out * w_out, kh * kw * c)
+    grouped = windows.reshape(n, h_out, w_out, kh, kw, g.groups, c // g.groups)
+    return grouped.transpose(5, 0, 1, 2, 3, 4, 6).reshape(g.groups, n * h_out * w_out, -1)
+
+
+def channels_last_kernels(weight: np.ndarray, groups: int) -> np.ndarray:
+    """The kernels as rows in the column order of ``channels_last_cols``.
+
+    weight: (C_out, C_in / groups, K_h, K_w) -> (groups, C_out / groups, K_h K_w C_in / groups)
+    """
+    c_out, c_per_group, kh, kw = weight.shape
+    split = weight.reshape(groups, c_out // groups, c_per_group, kh, kw)
+    return split.transpose(0, 1, 3, 4, 2).reshape(groups, c_out // groups, -1)
+
+
+def kernels_from_channels_last(
+    grad: np.ndarray, c_per_group: int, kernel_size: tuple[int, int]
+) -> np.ndarray:
+    """Back from ``channels_last_kernels``' layout, C-contiguous.
+
+    grad: (groups, C_out / groups, K_h K_w C_in / groups) -> (C_out, C_in / groups, K_h, K_w)
+    """
+    groups, per_group_out = grad.shape[:2]
+    split = grad.reshape(groups * per_group_out, *kernel_size, c_per_group)
+    return np.ascontiguousarray(split.transpose(0, 3, 1, 2))
+
+
+def to_nchw(per_channel: np.ndarray, g: ConvGeometry, bias: np.ndarray | None) -> np.ndarray:
+    """A product laid out channel-major back to NCHW, adding the bias on the way (one pass).
+
+    per_channel: (groups, C_out / groups, N H_out W_out) -> (N, C_out, H_out, W_out)
+    """
+    image = per_channel.reshape(g.out_channels, g.batch, *g.out_size).transpose(1, 0, 2, 3)
+    out = np.empty(image.shape, per_channel.dtype)
+    if bias is None:
+        out[...] = image
+    else:
+        np.add(image, bias[:, None, None], out=out)
+    return out
