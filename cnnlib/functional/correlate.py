@@ -1,7 +1,8 @@
 """The one computation under every convolution: checking its arguments and correlating.
 
 ``conv_arguments`` checks a (batched, 4D) conv2d call and works out its geometry; ``correlate``
-is im2col plus one matrix product per group. ``conv2d``, the transposed convolution and both
+is im2col (channels last where that copies faster, see ``im2col.py``) plus one matrix product
+per group. ``conv2d``, the transposed convolution and both
 backward passes are built from these two.
 """
 

@@ -11,6 +11,13 @@ is one contiguous run of memory, ``H_out W_p`` long. The price is ``W_p - W_out`
 output row (windows that wrap around the edge), which callers drop; so this is done only when
 the junk is at most half as many columns as the real ones. Otherwise (and with a larger
 stride) the columns are gathered window by window.
+
+Channels last: ``channels_last_cols`` builds the same matrix the other way round, one row per
+output position and the columns ordered (i, j, c), from a padded (N, H_p, W_p, C_in) copy of the
+input. There a window row is ``K_w C_in`` values side by side, so the copy moves long runs with
+no junk at any stride, and the batch lies along one matrix dimension, so a layer is one matrix
+product however small its images. ``correlate`` uses it once those runs are 16 values or more
+(LeNet's C3 and every deeper layer); the flat runs win for one to a few input channels.
 """
 
 from __future__ import annotations
