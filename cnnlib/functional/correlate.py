@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _checks
 from ._geometry import ConvGeometry, conv_geometry
-from .im2col import channels_last_cols, channels_last_kernels, cols_to_image, im2col, to_nchw
+from .im2col import channels_last_cols, channels_last_kernels, cols_to_image, im2col, little_junk, to_nchw
 
 
 def conv_arguments(
@@ -47,7 +47,7 @@ def correlate(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: Con
 
     x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_out, H_out, W_out)
     """
-    if channels_last(g):
+    if channels_last(g) and not little_junk(g):
         cols = channels_last_cols(x, g)  # (groups, N H_out W_out, K_h K_w C_in / groups)
         product = np.matmul(channels_last_kernels(weight, g.groups), cols.transpose(0, 2, 1))
         return to_nchw(product, g, bias)

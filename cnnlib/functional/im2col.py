@@ -16,8 +16,9 @@ Channels last: ``channels_last_cols`` builds the same matrix the other way round
 output position and the columns ordered (i, j, c), from a padded (N, H_p, W_p, C_in) copy of the
 input. There a window row is ``K_w C_in`` values side by side, so the copy moves long runs with
 no junk at any stride, and the batch lies along one matrix dimension, so a layer is one matrix
-product however small its images. ``correlate`` uses it once those runs are 16 values or more
-(LeNet's C3 and every deeper layer); the flat runs win for one to a few input channels.
+product however small its images. The weight gradient uses it once those runs are 16 values or
+more (LeNet's C3 and every deeper layer), ``correlate`` too unless the flat runs carry at most
+10% junk; the flat runs win for one to a few input channels.
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def _flat_runs(g: ConvGeometry) -> bool:
     """Cut columns as flat runs when the stride is 1 and junk is at most half the real columns."""
     padded_width = g.in_size[1] + 2 * g.padding[1]
     return g.stride == (1, 1) and 2 * padded_width <= 3 * g.out_size[1]
+
+
+def little_junk(g: ConvGeometry) -> bool:
+    """Flat runs with at most 10% junk columns (a wide image, little padding): then the forward
+    product over ``im2col``'s columns is as fast as over channels-last ones and gives NCHW directly."""
+    return _flat_runs(g) and 10 * row_pitch(g) <= 11 * g.out_size[1]
 
 
 def row_pitch(g: ConvGeometry) -> int:
