@@ -57,6 +57,13 @@ class Cluster:
         """Workers there at the start that are gone now."""
         return sorted(self.started_with - set(self.workers()))
 
+    def warm_up(self, limits) -> list:
+        """Have every worker start its grading process now, in the thread that will run its jobs."""
+        from grading.server import warm_up
+
+        return [self.client.submit(warm_up, limits, workers=[worker], pure=False, allow_other_workers=False)
+                for worker in self.workers()]
+
     def submit(self, job: Job):
         from grading.server import run
 

@@ -32,7 +32,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
 from grading import portable, remote
-from grading.sandbox import give_to_kernel
+from grading.sandbox import HOME, SUBMISSION, give_to_kernel
 from grading.sanitize import sanitize_notebook
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
@@ -45,6 +45,46 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def error(text: str, ename: str = STOPPED) -> NotebookNode:
     """An error output nbgrader counts as a failure, with a message for the student."""
     return NotebookNode(output_type="error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
+
+
+# A kernel manager whose sandboxed kernel was started before its submission arrived (grading.warm): the
+# next SandboxExecute in this process takes it; its kernel then copies the submission's files in.
+WARM: list = []
+COPY_IN = ("def __cnn_copy_in__():\n"
+           "    import os, shutil\n"
+           f"    for name in os.listdir({SUBMISSION!r}):\n"
+           f"        source = os.path.join({SUBMISSION!r}, name)\n"
+           "        if os.path.isfile(source) and not os.path.islink(source):\n"
+           f"            shutil.copyfile(source, os.path.join({HOME!r}, name))\n"
+           "__cnn_copy_in__()\n"
+           "del __cnn_copy_in__\n")
+
+
+def prepare(km, runtime: str, max_reply_bytes: int):
+    """Point the (not yet started) kernel manager ``km`` at IPC sockets in ``runtime``, files the kernel's
+    user can read, and clients that refuse a message over ``max_reply_bytes``."""
+    stem = os.path.join(runtime, f"kernel-{uuid.uuid4().hex[:12]}")
+    km.transport = "ipc"
+    km.connection_file = stem + ".json"
+    km.ip = stem + "-ipc"
+    give_to_kernel(runtime)  # the kernel makes its sockets there (uid 65534 as root)
+    write = km.write_connection_file
+
+    def write_for_the_kernel(**kwargs):
+        written = write(**kwargs)
+        give_to_kernel(km.connection_file)
+        return written
+
+    km.write_connection_file = write_for_the_kernel
+    make_client = km.client
+
+    def capped_client(**kwargs):  # one message from the kernel is never larger than the reply cap
+        client = make_client(**kwargs)
+        client.context.setsockopt(zmq.MAXMSGSIZE, max_reply_bytes)
+        return client
+
+    km.client = capped_client
+    return km
 
 
 def trusted_tests(db_url: str, assignment: str, notebook: str) -> dict[str, str]:
@@ -73,34 +113,17 @@ class SandboxExecute(Execute):
                             ).tag(config=True)
 
     def create_kernel_manager(self):
-        """The kernel talks over IPC sockets in the runtime folder (the sandbox has no network)."""
-        km = super().create_kernel_manager()
-        stem = os.path.join(jupyter_runtime_dir(), f"kernel-{uuid.uuid4().hex[:12]}")
-        km.transport = "ipc"
-        km.connection_file = stem + ".json"
-        km.ip = stem + "-ipc"
-        give_to_kernel(jupyter_runtime_dir())  # the kernel makes its sockets there (uid 65534 as root)
-        write = km.write_connection_file
-
-        def write_for_the_kernel(**kwargs):
-            written = write(**kwargs)
-            give_to_kernel(km.connection_file)
-            return written
-
-        km.write_connection_file = write_for_the_kernel
-        make_client = km.client
-
-        def capped_client(**kwargs):  # one message from the kernel is never larger than the reply cap
-            client = make_client(**kwargs)
-            client.context.setsockopt(zmq.MAXMSGSIZE, self.max_reply_bytes)
-            return client
-
-        km.client = capped_client
-        return km
+        """The kernel talks over IPC sockets in the runtime folder (the sandbox has no network); a kernel
+        started ahead for this submission (:data:`WARM`) is taken instead of starting one."""
+        if WARM:
+            self.km, self._copy_in = WARM.pop(), True
+            return self.km
+        return prepare(super().create_kernel_manager(), jupyter_runtime_dir(), self.max_reply_bytes)
 
     def preprocess(self, nb, resources=None, km=None):
         self._started = time.perf_counter()
         self._first_cell = None
+        self._copy_in = False
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._output_bytes = 0
@@ -157,6 +180,8 @@ class SandboxExecute(Execute):
 
     def _run_cell(self, cell, resources, index):
         if self._first_cell is None:
+            if self._copy_in:  # a kernel started ahead: the submission's files arrived after it
+                self._probe(COPY_IN, index)
             self._first_cell = time.perf_counter()  # the kernel is up
         if cell.cell_type != "code":
             return cell, resources

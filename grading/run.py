@@ -113,6 +113,7 @@ def jobs_for(course: Path, todo: list[Submission], template: Path, cells: dict,
 def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints, records, url):
     """Gradebook, preflight, the jobs and the merges; the results in merge order."""
     assignments = sorted({s.assignment for s in todo})
+    cluster.warm_up(limits)  # the workers start their grading processes while the gradebook is built
     template = build_template(course, assignments, work, url)
     cells = {a: notebook_cells(template, a) for a in assignments}
     if check_setup:

@@ -169,6 +169,11 @@ ENV = {"PYTHONPATH": LIBRARY, "HOME": HOME, "USER": "student", "LOGNAME": "stude
        "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde"}
 
 
+# What every notebook of the course imports, imported while the kernel starts (ahead of its submission,
+# see grading.warm) and left in sys.modules only, not in the student's namespace.
+PRELOAD = "import numpy as _n, matplotlib.pyplot as _p, cnnlib.nn as _c; del _n, _p, _c"
+
+
 def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
                groups: list[Cgroup] = ()) -> list[str]:
     """The kernel's command line; ``{connection_file}`` is filled in by jupyter_client.
@@ -189,7 +194,7 @@ def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
              f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", "--core=0",
              sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
              "--HistoryManager.hist_file=:memory:", "--IPKernelApp.ignore_cwd=True",
-             f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os"]
+             f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os; {PRELOAD}"]
     return argv
 
 

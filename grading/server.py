@@ -80,6 +80,14 @@ def read_frame(fd: int, deadline: float = float("inf")) -> bytes:
     return _read_exactly(fd, size, deadline)
 
 
+def memory_folder() -> str | None:
+    """``/dev/shm`` where it is a writable tmpfs (a job's private gradebook commits without fsync,
+    its files never touch the disk; the pages count against the grading process's memory cgroup),
+    else None (the system's temporary folder)."""
+    shm = Path("/dev/shm")
+    return str(shm) if shm.is_dir() and os.access(shm, os.W_OK | os.X_OK) else None
+
+
 class GradingProcess:
     """One confined ``python -m grading.server``, started and waited for."""
 
@@ -87,7 +95,7 @@ class GradingProcess:
         from grading.worker import nbgrader_env
 
         self.limits = limits
-        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-"))
+        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-", dir=memory_folder()))
         runtime = self.root / "runtime"
         runtime.mkdir()
         self.group = MemoryCgroup.create(limits.grader_memory) if limits.sandbox else None
@@ -100,7 +108,8 @@ class GradingProcess:
         self.log = open(self.root / "server.log", "wb")
         self.process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, env=nbgrader_env(),
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            env=nbgrader_env({"NBFORMAT_VALIDATOR": "fastjsonschema"}),
             start_new_session=True, cwd="/")
         try:
             if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:
@@ -172,6 +181,11 @@ def close_all() -> None:
         _all.pop().close()
 
 
+def warm_up(limits: Limits) -> str:
+    """Start this thread's grading process ahead of the first job (while the parent builds the gradebook)."""
+    return process_for(limits).root.name
+
+
 def run(job: Job) -> Result:
     """Grade ``job`` in this thread's grading process; a job that ends it :data:`TRIES` times is given up."""
     deaths, logs = [], []
@@ -193,6 +207,7 @@ def serve(root: Path, runtime: Path) -> None:
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
+    from grading.warm import Slot
     from grading.worker import grade_job  # nbgrader, nbconvert, the checker: imported once, here
 
     replies = os.fdopen(os.dup(1), "wb")
@@ -200,14 +215,27 @@ def serve(root: Path, runtime: Path) -> None:
     write_frame(replies, READY)
     requests = sys.stdin.buffer.fileno()
     name = f"{socket.gethostname()}:{os.getpid()}"
-    for number in range(1, sys.maxsize):
-        try:
-            job = pickle.loads(read_frame(requests))
-        except EOFError:
-            return
-        result = grade_job(job, root / f"{number:05d}", runtime / f"{number:05d}")
-        result.worker = name
-        write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    slots = (Path(root / f"{n:05d}") for n in range(1, sys.maxsize))
+    ahead: Slot | None = None  # the next job's slot, its kernel started while this job is graded
+    try:
+        while True:
+            try:
+                job = pickle.loads(read_frame(requests))
+            except EOFError:
+                return
+            if ahead is None or ahead.limits != job.limits:
+                if ahead is not None:
+                    ahead.close()
+                folder = next(slots)
+                ahead = Slot(folder, runtime / folder.name, job.limits)  # this one starts its own kernel
+            current, folder = ahead, next(slots)
+            ahead = Slot(folder, runtime / folder.name, job.limits).start()
+            result = grade_job(job, current)
+            result.worker = name
+            write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
+    finally:
+        if ahead is not None:
+            ahead.close()
 
 
 if __name__ == "__main__":

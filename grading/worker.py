@@ -15,7 +15,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,11 +26,11 @@ from pathlib import Path
 
 import nbformat
 
-from grading import execute, intake, sandbox
-from grading.cgroups import MemoryCgroup, PidsCgroup
+from grading import execute, intake
 from grading.execute import STOPPED
 from grading.jobs import Job, Result
 from grading.sandbox import KERNEL_NAME, REPO
+from grading.warm import Slot, discard
 
 
 def nbgrader_env(extra: dict | None = None) -> dict:
@@ -245,21 +244,6 @@ def run_converter(kind, config, assignment: str, student: str) -> tuple[bool, st
         converter.log.removeHandler(handler)
 
 
-def confine(job: Job, scratch: Path, runtime: Path, folder: Path) -> list:
-    """Write the job's kernelspec under ``folder / "jupyter"``; the kernel's cgroups (memory, pids) where
-    the machine allows, to remove afterwards."""
-    jupyter = folder / "jupyter"
-    if not job.limits.sandbox:
-        sandbox.write_kernelspec(jupyter, sandbox.plain_argv())
-        return []
-    limits = job.limits
-    groups = [g for g in (MemoryCgroup.create(limits.memory), PidsCgroup.create(limits.processes)) if g]
-    etc = sandbox.write_etc(folder / "etc")
-    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, job.limits, groups))
-    scratch.chmod(0o755)  # the kernel's user copies the files from there
-    return groups
-
-
 def read_files(folder: Path) -> dict[str, bytes]:
     """The regular files directly in ``folder`` (made by nbgrader here), as bytes."""
     if not folder.is_dir():
@@ -293,34 +277,33 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
         result.files["feedback"] = read_files(private / "feedback" / job.student / job.assignment)
 
 
-def grade_job(job: Job, work: Path, runtime: Path) -> Result:
-    """Grade one job in this process, in the private folder ``work`` (removed afterwards) with its kernel's
-    runtime folder ``runtime`` (in the process's private tmpfs); never raises for a student's fault."""
+def grade_job(job: Job, slot: Slot) -> Result:
+    """Grade one job in this process, in ``slot`` (its folders, cgroups and perhaps a kernel started
+    ahead; closed afterwards); never raises for a student's fault."""
     start = time.perf_counter()
     result = Result(job.student, job.assignment)
-    private, scratch = work / "course", work / "scratch"
-    groups = []
+    private = slot.folder / "course"
     try:
         if job.refused:
             result.messages.append(job.refused)
             return finished(result, start)
-        for folder in (private / "source" / job.assignment, scratch, runtime):
-            folder.mkdir(parents=True)
+        (private / "source" / job.assignment).mkdir(parents=True)
         try:
-            result.messages += precheck(job, private, scratch)
+            result.messages += precheck(job, private, slot.scratch)
         except Exception as error:  # whatever the submission holds, it is this submission's zero
             problem = f"{type(error).__name__}: {intake.shown(str(error))}"
             result.messages.append(f"The submission could not be taken in ({problem}); it scores 0.")
             return finished(result, start)
         (private / "gradebook.db").write_bytes(job.template)
-        groups = confine(job, scratch, runtime, work)
-        memory = next((str(g.path) for g in groups if isinstance(g, MemoryCgroup)), "")
         limits = job.limits
         config = configure(job.course_config, private, {
-            "cgroup": memory, "seconds": limits.notebook_seconds, "output_bytes": limits.output_bytes})
-        sandbox.give_to_kernel(str(runtime))
-        with environment({"JUPYTER_PATH": str(work / "jupyter"), "JUPYTER_RUNTIME_DIR": str(runtime),
-                          "JUPYTER_CONFIG_DIR": str(work / "config"), "IPYTHONDIR": str(work / "ipython")}):
+            "cgroup": slot.memory, "seconds": limits.notebook_seconds, "output_bytes": limits.output_bytes})
+        ready = slot.take()
+        if ready is not None:
+            execute.WARM.append(ready)
+        with environment({"JUPYTER_PATH": str(slot.jupyter), "JUPYTER_RUNTIME_DIR": str(slot.runtime),
+                          "JUPYTER_CONFIG_DIR": str(slot.folder / "config"),
+                          "IPYTHONDIR": str(slot.folder / "ipython")}):
             autograde(job, private, config, result)
         read_grades(private / "gradebook.db", job, result)
     except Exception as error:  # the machinery failed: reported, the run goes on
@@ -328,10 +311,9 @@ def grade_job(job: Job, work: Path, runtime: Path) -> Result:
         result.log += traceback.format_exc()
         result.messages.append(f"grading failed: {type(error).__name__}: {intake.shown(str(error))}")
     finally:
-        for group in groups:
-            group.remove()
-        shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(runtime, ignore_errors=True)
+        while execute.WARM:  # not taken (nothing was run)
+            discard(execute.WARM.pop())
+        slot.close()
     return finished(result, start)
 
 
