@@ -163,13 +163,20 @@ def graded(server, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def regraded(graded):
-    """The TA's students regraded (``force``) while a second TA grades their other cells; the cells before."""
+    """Two of the TA's students (graded in a kernel) regraded (``force``) while a second TA grades
+    other cells of every submission; the cells before, and the second TA."""
     _, course, url, ta = graded
-    before, students = cells_of(url), sorted({key[0] for key in ta.written})
+    before, students = cells_of(url), sorted({key[0] for key in ta.written} & {"ada", "ben", "cleo"})[:2]
+    assert len(students) == 2, ta.written  # graded in a kernel, and given manual scores
     with Grader(url, ta.students, last=True) as second:
         results = grade_course(course, url, students=students, force=True)
     assert sorted(r.student for r in results) == students
     return before, second
+
+
+def scores(course: Path) -> dict[str, float]:
+    with open(course / "grades.csv") as handle:
+        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
 
 
 def test_same_grades_as_sqlite(graded):
@@ -179,6 +186,8 @@ def test_same_grades_as_sqlite(graded):
     got = cells_of(url)
     assert {k for k in got if len(k) == 2} == {k for k in expected if len(k) == 2}
     assert len({s for s, *_ in expected}) == 6
+    ran = scores(lite)
+    assert ran["ada"] == 16 and 0 < ran["ben"] < 16, ran  # really graded: right and partly right
     for key, (auto, _, maximum) in ((k, v) for k, v in expected.items() if len(k) == 2):
         assert (got[key][0], got[key][2]) == (auto, maximum), key
 
@@ -225,11 +234,6 @@ def test_a_regrade_keeps_the_manual_work(graded, regraded):
     assert cells_of(url) == before | written  # the automatic scores as before, every manual one kept
 
 
-def scores(course: Path) -> dict[str, float]:
-    with open(course / "grades.csv") as handle:
-        return {row["student_id"]: float(row["score"]) for row in csv.DictReader(handle)}
-
-
 def test_grades_csv_and_report_read_postgresql(graded, regraded):
     """The regrade's grades.csv and report (the TAs were done by then) count every manual score."""
     from grading.report import read_gradebook
@@ -238,8 +242,37 @@ def test_grades_csv_and_report_read_postgresql(graded, regraded):
     expected, automatic = scores(lite), cells_of(f"sqlite:///{lite / 'gradebook.db'}")
     for key, value in (ta.written | regraded[1].written).items():
         if len(key) == 2:
-            expected[key[0]] += value - automatic[key][0]
+            expected[key[0]] += value - (automatic[key][0] or 0.0)  # None: a manually graded cell
     assert scores(course) == pytest.approx(expected)
     assert {s: e["score"] for s, e in read_gradebook(course, url)[A].items()} == pytest.approx(expected)
     page = (course / "grading_report.html").read_text()
     assert all(f"{score:g} / 16" in page for score in expected.values())
+
+
+def test_refresh_renders_the_manual_comments_from_postgresql(graded, regraded):
+    """``grading.refresh --db-url`` with a password in the URL (trust ignores it): nbgrader gets the
+    URL in its environment only, and the pages show the TA's comments."""
+    from grading.refresh import main
+
+    _, course, url, ta = graded
+    assert main(["--course", str(course), "--assignment", A, "--db-url",
+                 url.replace("postgres@", "postgres:not-on-any-command-line@")]) == 0
+    rendered = {p.parent.name for p in (course / "autograded").glob(f"*/{A}")}  # not fay's, gus's
+    assert len(rendered) >= 3, rendered
+    for (student, *_), text in ((k, v) for k, v in ta.written.items() if len(k) == 3 and k[0] in rendered):
+        assert text in (course / "feedback" / student / A / f"{A}.html").read_text(), student
+
+
+def test_a_password_never_reaches_a_command_line(monkeypatch):
+    import grading.worker
+    from grading.db import run_nbgrader_on
+
+    calls = []
+    monkeypatch.setattr(grading.worker, "run_nbgrader", lambda course, args, env: calls.append((args, env)))
+    for url in ("postgresql://ta:secret@db/course", "postgresql://ta@db/course"):
+        run_nbgrader_on(Path("."), ["generate_feedback", A], url)
+    (secret, secret_env), (plain, plain_env) = calls
+    assert not any("secret" in arg for arg in secret)
+    assert secret_env["NBGRADER_DB_URL"] == "postgresql://ta:secret@db/course"
+    assert "--CourseDirectory.db_url=postgresql://ta@db/course" in plain
+    assert plain_env["NBGRADER_DB_URL"] == "postgresql://ta@db/course"
