@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 import cnnlib.functional as F
 from cnnlib.check import compare_with_torch, gradcheck
-from cnnlib.functional.conv_transpose import gather_transposed, scatter_transposed
+from cnnlib.functional.conv_transpose import gather_transposed, scatter_planes, scatter_transposed
 from cnnlib.functional.correlate import conv_arguments
 
 pytestmark = pytest.mark.conv
@@ -91,6 +91,21 @@ def test_gather_and_scatter_transposed_convolutions_agree(kwargs, rng):
                   kwargs.get("dilation", 1), kwargs.get("groups", 1))
     y = rng.standard_normal((2, 6, *g.out_size))
     np.testing.assert_allclose(gather_transposed(y, w, g), scatter_transposed(y, w, g), atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [dict(), dict(padding=1), dict(padding=(2, 0), dilation=(1, 2)),
+                                    dict(padding=(0, 3), dilation=2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_over_planes_agrees_with_the_scatter(kwargs, dtype, rng):
+    """Stride 1, one group: the long-run scatter is the same sums as col2im's, and keeps the dtype."""
+    x = rng.standard_normal((3, 4, 9, 8)).astype(dtype)
+    w = rng.standard_normal((5, 4, 3, 2)).astype(dtype)
+    g = conv_arguments("conv2d", x, w, None, 1, kwargs.get("padding", 0), kwargs.get("dilation", 1), 1)
+    y = rng.standard_normal((3, 5, *g.out_size)).astype(dtype)
+    ours = scatter_planes(y, w, g)
+    assert ours.dtype == dtype and ours.shape == x.shape and ours.flags.c_contiguous
+    atol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(ours, scatter_transposed(y, w, g), rtol=1e-5, atol=atol)
 
 
 def test_conv_is_a_matrix_and_its_transpose_is_the_backward(rng):

@@ -67,17 +67,50 @@ def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np
     return col2im(np.matmul(kernels, image_to_cols(y, g)), g)
 
 
+def scatter_planes(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The scatter for stride 1 and one group, laid out so that each kernel offset's values are
+    added back in one contiguous run.
+
+    ``y`` goes channel-major onto zero planes of the padded input's size, (C_out, N, H_p, W_p);
+    one product with the kernels (rows ordered (i, j, c)) gives, for every offset, C_in N such
+    planes; offset (i, j) adds them all at flat shift ``i D_h W_p + j D_w``. The junk (the planes'
+    last rows and columns, zeros) costs ``H_p / H_out`` in the product, repaid by K_h K_w long
+    additions instead of C_in N K_h K_w short ones: worth it while the planes are small.
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
+    """
+    (kh, kw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.dilation, g.padding, g.in_size
+    n, c_out, h_out, w_out = y.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    planes = np.zeros((c_out, n, hp, wp), y.dtype)
+    planes[:, :, :h_out, :w_out] = y.transpose(1, 0, 2, 3)
+    kernels = weight.transpose(2, 3, 1, 0).reshape(kh * kw * g.in_channels, c_out)
+    values = np.matmul(kernels, planes.reshape(c_out, -1)).reshape(kh, kw, -1)
+    size = values.shape[-1]
+    image = np.zeros(size + (kh - 1) * dh * wp + (kw - 1) * dw, y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            start = i * dh * wp + j * dw
+            image[start : start + size] += values[i, j]
+    grad = image[:size].reshape(g.in_channels, n, hp, wp)[:, :, ph : ph + h, pw : pw + w]
+    return np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
+
+
 def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """Transpose of the convolution described by ``g``: from its output's shape to its input's.
 
     Both ways compute the same sums; the gather copies ``C_out K_h K_w`` values per input pixel
     (and multiplies by the zeros a stride inserts), the scatter adds ``C_in K_h K_w`` per output
-    pixel, so the cheaper one runs.
+    pixel, so the cheaper one runs; a scatter at stride 1 over small planes (up to 2^19 values,
+    LeNet's and CIFAR's layers) adds them in long runs (``scatter_planes``).
     """
     gather_cost = g.out_channels * g.in_size[0] * g.in_size[1] * g.stride[0] * g.stride[1]
     scatter_cost = 2 * g.in_channels * g.out_size[0] * g.out_size[1]
     if gather_cost < scatter_cost:
         return gather_transposed(y, weight, g)
+    (h, w), (ph, pw) = g.in_size, g.padding
+    plane_values = g.batch * g.in_channels * (h + 2 * ph) * (w + 2 * pw)
+    if g.stride == (1, 1) and g.groups == 1 and plane_values <= 1 << 19:
+        return scatter_planes(y, weight, g)
     return scatter_transposed(y, weight, g)
 
 
