@@ -10,6 +10,9 @@ process; the result comes back as data and the parent, the only writer of the gr
   that scheduler; its workers need the course's environment (this repository on their
   ``PYTHONPATH``, bubblewrap, user namespaces: see the README).
 
+``folder``: where the embedded cluster's workers and grading processes keep their files (removed by
+the caller, so nothing is left behind even when they are killed).
+
 A worker that dies mid-job (killed, its machine lost) costs nothing but time: the scheduler runs
 its jobs again on another worker. A job that has been running on :data:`ALLOWED_FAILURES` + 1
 workers that died is given up by the scheduler (``KilledWorker``) and becomes a message and a zero
@@ -31,7 +34,7 @@ ALLOWED_FAILURES = 2  # distributed.scheduler.allowed-failures: deaths of a job'
 class Cluster:
     """A Dask client for grading jobs: an embedded LocalCluster, or the scheduler at ``address``."""
 
-    def __init__(self, workers: int, address: str | None = None):
+    def __init__(self, workers: int, address: str | None = None, folder: str | None = None):
         import dask
         from distributed import Client, LocalCluster
 
@@ -43,9 +46,12 @@ class Cluster:
         if address:
             self.client = Client(address, timeout="60s")
         else:
+            from grading.server import ROOT_ENV
+
+            where = {"local_directory": folder, "env": {ROOT_ENV: folder}} if folder else {}
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                        worker_dashboard_address=None, silence_logs=logging.ERROR)
+                                        worker_dashboard_address=None, silence_logs=logging.ERROR, **where)
             self.client = Client(self.cluster)
         self.address = self.client.scheduler.address
         self.started_with = set(self.workers())

@@ -41,13 +41,14 @@ from tqdm import tqdm
 from grading import select
 from grading.cluster import Cluster
 from grading.collection import Submission, scan
-from grading.db import build_template, course_url, export_csv
+from grading.db import DB_URL_HELP, build_template, course_url, export_csv
 from grading.feedback import nbgrader_time
 from grading.interrupt import Interrupted, Stopper, end_descendants
 from grading.jobs import Job, Result, pack, unpack
 from grading.merge import merge
 from grading.names import one_line, printable
 from grading.sandbox import Limits
+from grading.server import memory_folder
 from grading.worker import notebook_cells
 
 
@@ -167,10 +168,11 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         return []
     main = threading.current_thread() is threading.main_thread()
     work = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
+    memory = Path(tempfile.mkdtemp(prefix="cnn-grade-", dir=memory_folder()))  # the embedded workers' files
     cluster, finished = None, False
     try:
         with Stopper() if main else nullcontext(Stopper()) as stopper:
-            cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler)
+            cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler, str(memory))
             results = grade_all(course, todo, work, cluster, stopper, limits or Limits(), check_setup,
                                 progress, prints, records, url)
             finished = True
@@ -180,6 +182,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         if cluster is not None:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(memory, ignore_errors=True)
     export_csv(course, url)
     if report:
         from grading.report import write_report
@@ -206,9 +209,7 @@ def parse(argv: list[str] | None):
     parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds per notebook")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
-    parser.add_argument("--db-url", default=None,
-                        help="the gradebook as an SQLAlchemy URL, e.g. postgresql://... "
-                        "(default: $NBGRADER_DB_URL, else gradebook.db in the course, SQLite)")
+    parser.add_argument("--db-url", default=None, help=DB_URL_HELP)
     parser.add_argument("--no-report", action="store_true")
     return parser.parse_args(argv)
 

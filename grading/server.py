@@ -41,6 +41,7 @@ START_SECONDS = 120.0  # for the grading process to import nbgrader and say it i
 HEADER = struct.Struct(">Q")
 MAX_FRAME = 512 << 20  # a result: two notebooks and their pages at most, each capped well below
 READY = b"ready"
+ROOT_ENV = "CNN_GRADE_ROOT"  # where grading processes make their folders (set by make grade for its cluster)
 
 
 class Died(RuntimeError):
@@ -80,6 +81,17 @@ def read_frame(fd: int, deadline: float = float("inf")) -> bytes:
     return _read_exactly(fd, size, deadline)
 
 
+def server_env() -> dict:
+    """The grading process's environment: nbgrader's, without the course gradebook's URL (a job grades
+    into its private copy; the URL may hold a password)."""
+    from grading.db import ENV
+    from grading.worker import nbgrader_env
+
+    env = nbgrader_env({"NBFORMAT_VALIDATOR": "fastjsonschema"})
+    env.pop(ENV, None)
+    return env
+
+
 def memory_folder() -> str | None:
     """``/dev/shm`` where it is a writable tmpfs (a job's private gradebook commits without fsync,
     its files never touch the disk; the pages count against the grading process's memory cgroup),
@@ -92,10 +104,9 @@ class GradingProcess:
     """One confined ``python -m grading.server``, started and waited for."""
 
     def __init__(self, limits: Limits):
-        from grading.worker import nbgrader_env
-
         self.limits = limits
-        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-", dir=memory_folder()))
+        where = os.environ.get(ROOT_ENV) or memory_folder()
+        self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-", dir=where))
         runtime = self.root / "runtime"
         runtime.mkdir()
         self.group = MemoryCgroup.create(limits.grader_memory) if limits.sandbox else None
@@ -109,7 +120,7 @@ class GradingProcess:
         self.process = subprocess.Popen(
             [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            env=nbgrader_env({"NBFORMAT_VALIDATOR": "fastjsonschema"}),
+            env=server_env(),
             start_new_session=True, cwd="/")
         try:
             if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:

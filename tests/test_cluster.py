@@ -25,7 +25,7 @@ from grading.sandbox import Limits
 ROOT = Path(__file__).resolve().parents[1]
 A = "01_convolution"
 DASK = str(Path(sys.executable).with_name("dask"))
-LIMITS = Limits(notebook_seconds=20)
+LIMITS = Limits(notebook_seconds=12)
 pytestmark = pytest.mark.grading
 KILL = "import os, signal\nos.kill(-1, signal.SIGKILL)\n"
 
@@ -84,10 +84,12 @@ def dask_cluster(tmp_path_factory):
     from distributed import Client
 
     folder = tmp_path_factory.mktemp("dask")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2"}
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "2",
+           server.ROOT_ENV: str(folder)}  # a killed worker's grading folders go with the test's
     scheduler_file = folder / "scheduler.json"
     processes = [start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                        "--scheduler-file", str(scheduler_file)], folder / "scheduler.log", env)]
+                        "--dashboard-address", "127.0.0.1:0", "--scheduler-file", str(scheduler_file)],
+                       folder / "scheduler.log", env)]
     try:
         deadline = time.monotonic() + 90
         while not scheduler_file.exists() and time.monotonic() < deadline:
@@ -95,8 +97,10 @@ def dask_cluster(tmp_path_factory):
         address = json.loads(scheduler_file.read_text())["address"]
         workers = {}
         for name in ("w1", "w2"):
-            workers[name] = start([DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--no-dashboard",
-                                   "--host", "127.0.0.1", "--name", name], folder / f"{name}.log", env)
+            workers[name] = start([DASK, "worker", address, "--nthreads", "1", "--no-nanny", "--name", name,
+                                   "--no-dashboard", "--dashboard-address", "127.0.0.1:0",
+                                   "--host", "127.0.0.1", "--local-directory", str(folder)],
+                                  folder / f"{name}.log", env)
             processes.append(workers[name])
         with Client(address, timeout="60s") as client:
             client.wait_for_workers(2, timeout=90)
@@ -161,11 +165,13 @@ def test_the_embedded_cluster_listens_on_loopback_only():
 
     from grading.cluster import Cluster
 
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}  # the other tests' servers
     cluster = Cluster(2)
     try:
-        me = psutil.Process()
-        listening = [c.laddr for p in [me, *me.children(recursive=True)]
-                     for c in p.net_connections(kind="inet") if c.status == psutil.CONN_LISTEN]
+        ours = [me] + [p for p in me.children(recursive=True) if p.pid not in before]
+        listening = [c.laddr for p in ours for c in p.net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
         assert len(listening) >= 3  # the scheduler, its HTTP server, the workers and their nannies
         assert {address.ip for address in listening} == {"127.0.0.1"}, listening
         assert cluster.address.startswith("tcp://127.0.0.1:")

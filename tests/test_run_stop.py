@@ -63,14 +63,19 @@ def test_a_changed_test_that_the_solution_fails_stops_the_run(tmp_path):
 
 
 def work_folder(pid: int) -> Path | None:
-    """The run's temporary folder, from the working directory of one of its processes."""
+    """A temporary folder of the run (``cnn-grade-*``, ``cnn-grader-*``), from the working directory or
+    the command line of one of its processes."""
     try:
-        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+        places = [os.readlink(f"/proc/{pid}/cwd")]
+        places += Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")
     except OSError:
         return None
-    parts = cwd.parts
-    found = [i for i, part in enumerate(parts) if part.startswith("cnn-grade-")]
-    return Path(*parts[:found[0] + 1]) if found else None
+    for place in places:
+        parts = Path(place).parts if place.startswith("/") else ()
+        found = [i for i, part in enumerate(parts) if part.startswith("cnn-grade")]
+        if found:
+            return Path(*parts[:found[0] + 1])
+    return None
 
 
 def is_running(pid: int) -> bool:
