@@ -56,6 +56,12 @@ class Cluster:
         self.address = self.client.scheduler.address
         self.started_with = set(self.workers())
 
+    def where(self) -> str:
+        """'an embedded cluster on 127.0.0.1' or the scheduler's address."""
+        if self.cluster is not None:
+            return "an embedded cluster on 127.0.0.1"
+        return f"the cluster at {self.address}"
+
     def workers(self) -> list[str]:
         return list(self.client.scheduler_info().get("workers", {}))
 

@@ -115,10 +115,13 @@ def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progres
     """Gradebook, preflight, the jobs and the merges; the results in merge order."""
     assignments = sorted({s.assignment for s in todo})
     cluster.warm_up(limits)  # the workers start their grading processes while the gradebook is built
+    say(f"{len(todo)} submissions to grade on {len(cluster.workers())} workers ({cluster.where()}); "
+        f"updating the gradebook from solutions/ ({', '.join(assignments)})")
     template = build_template(course, assignments, work, url)
     cells = {a: notebook_cells(template, a) for a in assignments}
     if check_setup:
         from grading.preflight import preflight
+        say("grading each assignment's own solution first (a broken setup grades nobody)")
         problems = preflight(course, work / "release", template, cells, work, limits, cluster)
         if problems:
             raise SetupError("\n".join(problems))
