@@ -29,7 +29,7 @@ import nbformat
 from grading import execute, intake
 from grading.execute import STOPPED
 from grading.jobs import Job, Result
-from grading.sandbox import KERNEL_NAME, REPO
+from grading.sandbox import KERNEL_NAME, REPO, Limits
 from grading.warm import Slot, discard
 
 
@@ -179,9 +179,10 @@ def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
     return messages
 
 
-def configure(course_config: str, private: Path, settings: dict):
+def configure(course_config: str, private: Path, limits: Limits, cgroup: str):
     """nbgrader's configuration for one job: the course's ``nbgrader_config.py`` (text), then the private
-    course folder, the sandboxed kernel and the preprocessors of :mod:`grading.execute`."""
+    course folder, the sandboxed kernel (its ``limits``, its memory ``cgroup`` folder or "") and the
+    preprocessors of :mod:`grading.execute`."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader import preprocessors as nbgrader
     from traitlets.config import Config
@@ -200,9 +201,9 @@ def configure(course_config: str, private: Path, settings: dict):
     c.GenerateFeedback.preprocessors = [nbgrader.GetGrades, HideTests, CSSHTMLHeaderPreprocessor]
     c.Execute.kernel_name = KERNEL_NAME
     c.Execute.extra_arguments = []
-    c.SandboxExecute.notebook_timeout = float(settings["seconds"])
-    c.SandboxExecute.max_output_bytes = int(settings["output_bytes"])
-    c.SandboxExecute.memory_cgroup = str(settings["cgroup"])
+    c.SandboxExecute.notebook_timeout = float(limits.notebook_seconds)
+    c.SandboxExecute.max_output_bytes = int(limits.output_bytes)
+    c.SandboxExecute.memory_cgroup = cgroup
     c.KernelManager.transport = "ipc"
     c.Autograde.create_student = True
     return c
@@ -295,9 +296,7 @@ def grade_job(job: Job, slot: Slot) -> Result:
             result.messages.append(f"The submission could not be taken in ({problem}); it scores 0.")
             return finished(result, start)
         (private / "gradebook.db").write_bytes(job.template)
-        limits = job.limits
-        config = configure(job.course_config, private, {
-            "cgroup": slot.memory, "seconds": limits.notebook_seconds, "output_bytes": limits.output_bytes})
+        config = configure(job.course_config, private, job.limits, slot.memory)
         ready = slot.take()
         if ready is not None:
             execute.WARM.append(ready)
