@@ -1,6 +1,8 @@
 """Convolution (cross-correlation, as in every deep-learning library), forward.
 
-The forward pass is im2col plus one matrix product (``correlate``). The backward pass
+The forward pass is im2col plus one matrix product (``correlate``); float32 3x3 stride-1 layers
+with many channels take Winograd's F(2x2, 3x3) instead (``winograd.py``, forward and backward;
+``winograd_applies`` says where). The backward pass
 (``conv_backward``) is two more correlations, exactly as the lectures derive them:
 
 - the weight gradient correlates the input with the output gradient (below);
@@ -20,6 +22,7 @@ import numpy as np
 
 from .. import _checks
 from ..geometry import same_padding
+from . import winograd
 from ._geometry import ConvGeometry
 from .correlate import channels_last, conv_arguments, correlate
 from .im2col import channels_last_cols, im2col, image_to_cols, kernels_from_channels_last
@@ -79,7 +82,10 @@ def conv2d(
     ``H_out = floor((H + 2 P_h - D_h (K_h - 1) - 1) / S_h) + 1`` (likewise W_out).
     """
     call = conv_call("conv2d", x, weight, bias, stride, padding, dilation, groups)
-    out = correlate(call.x, weight, bias, call.geometry)
+    if winograd.winograd_applies(call.geometry, call.x.dtype):
+        out = winograd.winograd_conv2d(call.x, weight, bias, call.geometry.padding)
+    else:
+        out = correlate(call.x, weight, bias, call.geometry)
     return out[0] if call.unbatched else out
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from . import winograd
 from ._windows import pad_or_crop
 from .conv import Padding, Size, conv1d_call, conv_call, correlate_input_with_grad
 from .conv_transpose import transpose_arguments, transposed_conv
@@ -34,11 +35,14 @@ def conv2d_backward(
     expected = (g.out_channels, *g.out_size) if call.unbatched else (g.batch, g.out_channels, *g.out_size)
     grad_out = check_grad_out(op, grad_out, expected, call.x.dtype, layout)
     grad_out = grad_out[None] if call.unbatched else grad_out
-    grad_x = transposed_conv(grad_out, weight, g)
+    if winograd.winograd_applies(g, call.x.dtype):
+        grad_x, grad_weight = winograd.winograd_conv2d_backward(grad_out, call.x, weight, g.padding)
+    else:
+        grad_x = transposed_conv(grad_out, weight, g)
+        grad_weight = correlate_input_with_grad(call.x, grad_out, g)
     if call.pads is not None:
         top, bottom, left, right = call.pads
         grad_x = pad_or_crop(grad_x, -top, -bottom, -left, -right)
-    grad_weight = correlate_input_with_grad(call.x, grad_out, g)
     return grad_x[0] if call.unbatched else grad_x, grad_weight, grad_out.sum(axis=(0, 2, 3))
 
 

@@ -1,0 +1,196 @@
+"""Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray, 2016): a 3x3 convolution with 2.25
+times fewer multiplications, for float32 layers where that is faster than im2col.
+
+Cut the padded input into 4x4 tiles ``d`` that overlap by 2 (stride 2); each gives a 2x2 block of
+the output, ``Y = A^T [(G g G^T) * (B^T d B)] A`` for every kernel ``g``, ``*`` elementwise. Summed
+over the input channels, the elementwise product becomes, for each of the 16 tile positions
+(i, j), one matrix product ``M[i, j] (C_out, tiles) = U[i, j] (C_out, C_in) @ V[i, j] (C_in, tiles)``:
+16 products of ``C_out C_in tiles`` multiply-adds against im2col's ``9 C_out C_in 4 tiles``.
+``B^T d B`` and ``A^T M A`` have only 0 and +-1 entries: additions over strided slices of whole
+arrays, which move memory (about 4 copies of the input, 4 of the output).
+
+Layouts: ``V`` is built from a padded channels-last (N, H_p, W_p, C_in) copy of the input, so
+that the strided slices move runs of ``C_in`` values (numpy's loops are slow on short runs);
+the products come out channel-major, ``M`` (16, C_out, N th tw), so that the output transform
+writes NCHW directly (a channels-last result would need a transposing copy, numpy's slowest).
+The kernel transform is one product with ``G (x) G`` (16 x 9), straight from the weight's layout.
+
+Backward, with the same 16 products each:
+
+- grad_input is itself a 3x3 stride-1 convolution (of the output gradient padded by 2 - P, with
+  the kernels rotated by 180 degrees and in/out channels swapped): the same code, with the
+  kernel transform's 9 columns reversed (the rotation) and its products transposed (the swap);
+- grad_weight differentiates the formula above: ``dU[i, j] = dM[i, j] @ V[i, j]^T`` with
+  ``dM = A dY A^T`` tile by tile (dY zero past the output's edge), and ``grad_g = G^T dU G``.
+
+The results are the same sums in another order (``G`` has halves): in float32 they agree with
+float64 to a few units in the last place of the sum of the terms' magnitudes, as im2col's and
+PyTorch's do (``tests/test_conv_fast.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ._geometry import ConvGeometry
+
+# Input tile transform B^T and output transform A^T (Lavin & Gray, eq. 7), and the kernel
+# transform G as one 16 x 9 matrix: U[4a + b] = sum_kl G[a, k] G[b, l] g[3k + l].
+B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
+A = tuple(zip(*A_T))  # 4 x 2, for the output gradient's transform A dY A^T
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+GG = np.kron(G, G)
+
+# The smallest channel count (in and out) at which F(2x2, 3x3) beat im2col on forward + backward
+# (``benchmarks/bench_conv.py``, one and two threads): below it the 16 products are too thin to
+# pay for the transforms.
+MIN_CHANNELS = 64
+
+
+def winograd_applies(g: ConvGeometry, dtype: np.dtype) -> bool:
+    """F(2x2, 3x3) runs for float32 3x3 kernels at stride 1, no dilation, one group and padding
+    of at most 2 (so that the input gradient is a padded 3x3 convolution too), once the layer
+    has at least ``MIN_CHANNELS`` input and output channels. float64 keeps im2col's sums."""
+    return (
+        dtype == np.float32 and g.kernel_size == (3, 3) and g.stride == (1, 1)
+        and g.dilation == (1, 1) and g.groups == 1 and max(g.padding) <= 2
+        and min(g.in_channels, g.out_channels) >= MIN_CHANNELS
+    )
+
+
+def _combine(
+    terms: Sequence[np.ndarray] | np.ndarray, matrix: Sequence[Sequence[float]],
+    outs: Sequence[np.ndarray] | np.ndarray,
+) -> None:
+    """``outs[r] = sum_k matrix[r][k] terms[k]`` for a matrix of 0 and +-1, written in place with
+    one ufunc call per nonzero beyond the first (no temporaries)."""
+    for row, out in zip(matrix, outs):
+        (first_sign, first), *rest = [(coef, terms[k]) for k, coef in enumerate(row) if coef]
+        if not rest:
+            if first_sign > 0:
+                np.copyto(out, first)
+            else:
+                np.negative(first, out=out)
+            continue
+        second_sign, second = rest.pop(0)
+        if first_sign > 0:
+            (np.add if second_sign > 0 else np.subtract)(first, second, out=out)
+        elif second_sign > 0:
+            np.subtract(second, first, out=out)
+        else:
+            np.add(first, second, out=out)
+            np.negative(out, out=out)
+        for coef, term in rest:
+            (np.add if coef > 0 else np.subtract)(out, term, out=out)
+
+
+def _tiles(out_size: tuple[int, int]) -> tuple[int, int]:
+    """2x2 output tiles along H and W (the last ones hang over an odd edge)."""
+    return (out_size[0] + 1) // 2, (out_size[1] + 1) // 2
+
+
+def input_transform(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
+    """``B^T d B`` for every 4x4 tile ``d`` of the padded input.
+
+    x: (N, C, H, W) -> V: (16, N th tw, C), ``th, tw`` the tiles along H and W.
+    """
+    (th, tw), (ph, pw), (n, c, h, w) = _tiles(out_size), padding, x.shape
+    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), x.dtype)  # zeros past an odd edge too
+    xp[:, ph : ph + h, pw : pw + w] = x.transpose(0, 2, 3, 1)
+    rows = np.empty((4, n, th, 2 * tw + 2, c), x.dtype)
+    _combine([xp[:, a : a + 2 * th : 2] for a in range(4)], B_T, rows)
+    v = np.empty((4, 4, n, th, tw, c), x.dtype)
+    _combine([rows[:, :, :, b : b + 2 * tw : 2] for b in range(4)], B_T, [v[:, j] for j in range(4)])
+    return v.reshape(16, n * th * tw, c)
+
+
+def kernel_transform(weight: np.ndarray, rotated: bool = False) -> np.ndarray:
+    """``G g G^T`` for every kernel (rotated by 180 degrees first if ``rotated``), one product.
+
+    weight: (C_out, C_in, 3, 3) -> U: (16, C_out, C_in)
+    """
+    c_out, c_in = weight.shape[:2]
+    gg = (GG[:, ::-1] if rotated else GG).astype(weight.dtype)  # rotating g reverses its 9 values
+    return np.matmul(gg, weight.reshape(c_out * c_in, 9).T).reshape(16, c_out, c_in)
+
+
+def output_transform(
+    m: np.ndarray, batch: int, out_size: tuple[int, int], bias: np.ndarray | None
+) -> np.ndarray:
+    """``A^T M A`` for every tile, written into NCHW (plus the bias).
+
+    m: (16, C_out, N th tw) -> (N, C_out, H_out, W_out), C-contiguous
+    """
+    (th, tw), c_out = _tiles(out_size), m.shape[1]
+    m = m.reshape(4, 4, c_out, batch, th, tw)
+    half = np.empty((2, 4, c_out, batch, th, tw), m.dtype)
+    _combine(m, A_T, half)
+    if bias is not None:
+        # Both outputs of a row take half[:, 1] with sign +1: the bias goes in once, there.
+        half[:, 1] += bias[:, None, None, None]
+    out = np.empty((batch, c_out, *out_size), m.dtype)
+    for r in range(2):
+        for s in range(2):
+            block = out[:, :, r::2, s::2].transpose(1, 0, 2, 3)  # (C_out, N, rows, columns)
+            rows, columns = block.shape[2:]
+            _combine([half[r, j, :, :, :rows, :columns] for j in range(4)], A_T[s : s + 1], [block])
+    return out
+
+
+def _correlate(v: np.ndarray, u: np.ndarray, batch: int, out_size: tuple[int, int],
+               bias: np.ndarray | None) -> np.ndarray:
+    """The 16 products ``M = U V`` and the output transform. v: (16, tiles, C_in), u: (16, C_out, C_in)."""
+    return output_transform(np.matmul(u, v.transpose(0, 2, 1)), batch, out_size, bias)
+
+
+def winograd_conv2d(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, padding: tuple[int, int]
+) -> np.ndarray:
+    """A 3x3 stride-1 convolution by F(2x2, 3x3).
+
+    x: (N, C_in, H, W), weight: (C_out, C_in, 3, 3), bias: (C_out,) or None
+    -> (N, C_out, H + 2 P_h - 2, W + 2 P_w - 2)
+    """
+    out_size = (x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2)
+    v = input_transform(x, padding, out_size)
+    return _correlate(v, kernel_transform(weight), x.shape[0], out_size, bias)
+
+
+def grad_transform(grad_out: np.ndarray) -> np.ndarray:
+    """``A dY A^T`` for every 2x2 block ``dY`` of the output gradient (zeros past its edge).
+
+    grad_out: (N, C_out, H_out, W_out) -> dM: (16, C_out, N th tw)
+    """
+    (th, tw), (n, c_out, h, w) = _tiles(grad_out.shape[2:]), grad_out.shape
+    if (h, w) != (2 * th, 2 * tw):
+        even = np.zeros((n, c_out, 2 * th, 2 * tw), grad_out.dtype)
+        even[:, :, :h, :w] = grad_out
+        grad_out = even
+    blocks = grad_out.reshape(n, c_out, th, 2, tw, 2).transpose(3, 1, 0, 2, 4, 5)  # (r, C, N, th, tw, s)
+    rows = np.empty((4, c_out, n, th, tw, 2), grad_out.dtype)
+    _combine(blocks, A, rows)
+    dm = np.empty((4, 4, c_out, n, th, tw), grad_out.dtype)
+    _combine([rows[..., s] for s in range(2)], A, [dm[:, j] for j in range(4)])
+    return dm.reshape(16, c_out, n * th * tw)
+
+
+def winograd_conv2d_backward(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, padding: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """grad_input and grad_weight of ``winograd_conv2d`` (padding at most 2).
+
+    grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_out, C_in, 3, 3)
+    -> grad_x: like x, grad_weight: like weight
+    """
+    n, c_in, h, w = x.shape
+    # The transposed convolution: grad_out padded by 2 - P, kernels rotated, channels swapped.
+    v_grad = input_transform(grad_out, (2 - padding[0], 2 - padding[1]), (h, w))
+    rotated = kernel_transform(weight, rotated=True).transpose(0, 2, 1)  # (16, C_in, C_out)
+    grad_x = _correlate(v_grad, rotated, n, (h, w), None)
+    # dU (16, C_out, C_in) = dM V; grad_g = G^T dU G, i.e. (C_out C_in, 16) @ (G (x) G).
+    du = np.matmul(grad_transform(grad_out), input_transform(x, padding, grad_out.shape[2:]))
+    grad_w = np.matmul(du.reshape(16, -1).T, GG.astype(x.dtype))
+    return grad_x, grad_w.reshape(weight.shape)
