@@ -8,10 +8,13 @@ thread the same thing); then the median ratios, the worst layer and the machine'
 before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large-image
 (ResNet's 64->64 at 56x56) and deep (VGG's).
 
-``--floor`` adds, per layer, the BLAS floor: the CPU time of the three bare matrix products a
-forward + backward needs at the layer's shapes (out = W cols, grad_W = grad_out cols^T,
-grad_cols = W^T grad_out), with no copies at all, over PyTorch's CPU time; and the size of the
-im2col buffer, which every pass that builds columns writes once and the product reads once.
+``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
+forward + backward runs (recorded from its ``np.matmul`` calls, so the shapes and layouts of
+whichever path the layer takes: im2col, channels-last columns, the planes' scatter, Winograd),
+replayed bare on operands laid out beforehand; that over PyTorch's time (``/torch``: above 1, no
+layout of the copies can reach PyTorch with these products); ``rest``, cnnlib's time outside the
+products (building columns, col2im, transposes, Winograd's transforms, allocations); and the MiB
+the products read and write, which the copies around them have to write or read once too.
 """
 
 from __future__ import annotations
@@ -85,25 +88,50 @@ def torch_step(layer: Layer, x, w, b, grad_out):
     out.backward(torch.from_numpy(grad_out))
 
 
-def blas_floor(layer: Layer, out_shape: tuple[int, ...], rng, repeats: int) -> tuple[float, int]:
-    """The least CPU time of the three bare matrix products of a forward + backward, and the
-    bytes of the layer's im2col buffer (C_in K_h K_w rows, N H_out W_out columns)."""
-    n, c_out, h_out, w_out = out_shape
-    rows, positions = layer.c_in * layer.kernel**2, n * h_out * w_out
-    w = rng.standard_normal((c_out, rows), dtype=np.float32)
-    cols = rng.standard_normal((rows, positions), dtype=np.float32)
-    grad = rng.standard_normal((c_out, positions), dtype=np.float32)
+def recorded_products(step) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The operands of every ``np.matmul`` that ``step()`` runs (cnnlib calls it as ``np.matmul``
+    everywhere it multiplies matrices)."""
+    calls, real = [], np.matmul
+
+    def spy(a, b, *args, **kwargs):
+        calls.append((np.asarray(a), np.asarray(b)))
+        return real(a, b, *args, **kwargs)
+
+    np.matmul = spy
+    try:
+        step()
+    finally:
+        np.matmul = real
+    return calls
+
+
+def blas_ready(a: np.ndarray) -> np.ndarray:
+    """``a`` as BLAS takes it without a copy: C-contiguous matrices, or their transposes."""
+    if a.ndim >= 2 and a.swapaxes(-1, -2).flags.c_contiguous:
+        return a
+    return np.ascontiguousarray(a)
+
+
+def blas_floor(step, repeats: int) -> tuple[float, float]:
+    """The bare matrix products of cnnlib's forward + backward at the layer's shapes: the
+    products ``step`` runs, replayed on operands already laid out for BLAS (a strided view that
+    matmul would copy is copied once beforehand) into buffers allocated beforehand. Returns the
+    least wall time (as ``cnnlib min``) and the MiB the products read and write."""
+    calls = [(blas_ready(a), blas_ready(b)) for a, b in recorded_products(step)]
+    outs = [np.matmul(a, b) for a, b in calls]
 
     def products():
-        w @ cols, grad @ cols.T, w.T @ grad
+        for (a, b), out in zip(calls, outs):
+            np.matmul(a, b, out=out)
 
     products()
     best = float("inf")
     for _ in range(repeats):
-        start = time.process_time()
+        start = time.perf_counter()
         products()
-        best = min(best, time.process_time() - start)
-    return best, cols.nbytes
+        best = min(best, time.perf_counter() - start)
+    moved = sum(a.nbytes + b.nbytes + out.nbytes for (a, b), out in zip(calls, outs))
+    return best, moved / 2**20
 
 
 def measure(layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False) -> list[dict]:
@@ -125,8 +153,9 @@ def measure(layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False)
         row["ratio"] = row["cnnlib_s"] / row["torch_s"]
         row["median_ratio"] = row["cnnlib_median_s"] / row["torch_median_s"]
         if floor:
-            seconds, nbytes = blas_floor(layer, out.shape, rng, repeats)
-            row.update(floor_s=seconds, floor_ratio=seconds / row["torch_cpu_s"], cols_mb=nbytes / 2**20)
+            seconds, mib = blas_floor(partial(cnnlib_step, *args), repeats)
+            row.update(floor_s=seconds, floor_ratio=seconds / row["torch_s"], moved_mib=mib,
+                       rest_s=row["cnnlib_s"] - seconds)
         rows.append(row)
     return rows
 
@@ -153,14 +182,15 @@ def main() -> None:
           f"load average {os.getloadavg()[0]:.2f}")
     header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
               f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
-    print(header + (f"{'floor':>8}{'/torch':>7}{'cols MiB':>9}" if args.floor else "") + "  (ms)")
+    print(header + (f"{'floor':>8}{'/torch':>7}{'rest':>8}{'MiB':>7}" if args.floor else "") + "  (ms)")
     rows = measure(layers, repeats=args.repeats, floor=args.floor)
     for r in rows:
         line = (f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
                 f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>10.2f}"
                 f"{r['median_ratio']:>8.2f}{r['cpu_ratio']:>6.2f}{r['load']:>6.2f}")
         if args.floor:
-            line += f"{r['floor_s'] * 1e3:>8.2f}{r['floor_ratio']:>7.2f}{r['cols_mb']:>9.1f}"
+            line += (f"{r['floor_s'] * 1e3:>8.2f}{r['floor_ratio']:>7.2f}{r['rest_s'] * 1e3:>8.2f}"
+                     f"{r['moved_mib']:>7.0f}")
         print(line)
     worst = max(rows, key=lambda r: r["ratio"])
     print(f"median ratio: {statistics.median(r['ratio'] for r in rows):.2f} (of the fastest), "
