@@ -74,6 +74,8 @@ SHAPES = [  # (N, C_in, C_out, H, W, padding)
     (3, 64, 64, 15, 15, 1),
     (2, 8, 12, 4, 11, (0, 2)),
     (1, 9, 7, 10, 5, (2, 1)),
+    (2, 4, 5, 37, 35, 1),  # 19 x 18 tiles an image: chunks of 14 tile rows, the last hanging over
+    (6, 3, 4, 16, 15, 1),  # 8 x 8 tiles an image: chunks of 4 images, then 2
 ]
 
 

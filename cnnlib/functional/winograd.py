@@ -14,6 +14,8 @@ that the strided slices move runs of ``C_in`` values (numpy's loops are slow on 
 the products come out channel-major, ``M`` (16, C_out, N th tw), so that the output transform
 writes NCHW directly (a channels-last result would need a transposing copy, numpy's slowest).
 The kernel transform is one product with ``G (x) G`` (16 x 9), straight from the weight's layout.
+The tiles go through in chunks of a few hundred (``_chunks``), so that ``V`` and ``M`` (4 times
+the input's and the output's size) stay in the cache between the transforms and the products.
 
 Backward, with the same 16 products each:
 
@@ -92,18 +94,40 @@ def _tiles(out_size: tuple[int, int]) -> tuple[int, int]:
     return (out_size[0] + 1) // 2, (out_size[1] + 1) // 2
 
 
-def input_transform(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
-    """``B^T d B`` for every 4x4 tile ``d`` of the padded input.
+def _chunks(batch: int, tiles: tuple[int, int], channels: int) -> list[tuple[slice, slice]]:
+    """(images, tile rows) of each chunk: whole images, or rows of one image, of about
+    ``max(256, 2 channels)`` tiles. Each chunk's tiles go through the input transform, the
+    products and the output transform while they are still in the cache; a product over fewer
+    tiles than that runs slower than the memory it saves."""
+    (th, tw), target = tiles, max(256, 2 * channels)
+    if th * tw >= target:
+        rows = max(1, target // tw)
+        return [(slice(i, i + 1), slice(t, min(th, t + rows)))
+                for i in range(batch) for t in range(0, th, rows)]
+    images = max(1, target // (th * tw))
+    return [(slice(i, min(batch, i + images)), slice(0, th)) for i in range(0, batch, images)]
 
-    x: (N, C, H, W) -> V: (16, N th tw, C), ``th, tw`` the tiles along H and W.
-    """
+
+def padded_channels_last(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
+    """x: (N, C, H, W) -> (N, 2 th + 2, 2 tw + 2, C), x at offset ``padding``, zeros elsewhere
+    (past an odd edge too). With C last, the strided slices of ``input_tiles`` move runs of C."""
     (th, tw), (ph, pw), (n, c, h, w) = _tiles(out_size), padding, x.shape
-    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), x.dtype)  # zeros past an odd edge too
+    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), x.dtype)
     xp[:, ph : ph + h, pw : pw + w] = x.transpose(0, 2, 3, 1)
-    rows = np.empty((4, n, th, 2 * tw + 2, c), x.dtype)
-    _combine([xp[:, a : a + 2 * th : 2] for a in range(4)], B_T, rows)
-    v = np.empty((4, 4, n, th, tw, c), x.dtype)
-    _combine([rows[:, :, :, b : b + 2 * tw : 2] for b in range(4)], B_T, [v[:, j] for j in range(4)])
+    return xp
+
+
+def input_tiles(xp: np.ndarray, rows: slice) -> np.ndarray:
+    """``B^T d B`` for every 4x4 tile ``d`` in the tile rows ``rows`` of a padded input.
+
+    xp: (N, H_p, W_p, C) from ``padded_channels_last`` -> V: (16, N th tw, C), th = len(rows)
+    """
+    n, c, tw, th = xp.shape[0], xp.shape[3], (xp.shape[2] - 2) // 2, rows.stop - rows.start
+    src = xp[:, 2 * rows.start : 2 * rows.stop + 2]
+    half = np.empty((4, n, th, 2 * tw + 2, c), xp.dtype)
+    _combine([src[:, a : a + 2 * th : 2] for a in range(4)], B_T, half)
+    v = np.empty((4, 4, n, th, tw, c), xp.dtype)
+    _combine([half[:, :, :, b : b + 2 * tw : 2] for b in range(4)], B_T, [v[:, j] for j in range(4)])
     return v.reshape(16, n * th * tw, c)
 
 
@@ -117,33 +141,40 @@ def kernel_transform(weight: np.ndarray, rotated: bool = False) -> np.ndarray:
     return np.matmul(gg, weight.reshape(c_out * c_in, 9).T).reshape(16, c_out, c_in)
 
 
-def output_transform(
-    m: np.ndarray, batch: int, out_size: tuple[int, int], bias: np.ndarray | None
-) -> np.ndarray:
-    """``A^T M A`` for every tile, written into NCHW (plus the bias).
+def output_tiles(m: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> None:
+    """``A^T M A`` for every tile, written into ``out`` (plus the bias).
 
-    m: (16, C_out, N th tw) -> (N, C_out, H_out, W_out), C-contiguous
+    m: (16, C_out, N th tw), out: (N, C_out, rows, W_out), a view of the output (its last tile
+    row may hang over an odd edge: rows in 2 th - 1 .. 2 th)
     """
-    (th, tw), c_out = _tiles(out_size), m.shape[1]
-    m = m.reshape(4, 4, c_out, batch, th, tw)
-    half = np.empty((2, 4, c_out, batch, th, tw), m.dtype)
+    n, c_out, h, w = out.shape
+    th, tw = (h + 1) // 2, (w + 1) // 2
+    m = m.reshape(4, 4, c_out, n, th, tw)
+    half = np.empty((2, 4, c_out, n, th, tw), m.dtype)
     _combine(m, A_T, half)
     if bias is not None:
         # Both outputs of a row take half[:, 1] with sign +1: the bias goes in once, there.
         half[:, 1] += bias[:, None, None, None]
-    out = np.empty((batch, c_out, *out_size), m.dtype)
     for r in range(2):
         for s in range(2):
             block = out[:, :, r::2, s::2].transpose(1, 0, 2, 3)  # (C_out, N, rows, columns)
             rows, columns = block.shape[2:]
             _combine([half[r, j, :, :, :rows, :columns] for j in range(4)], A_T[s : s + 1], [block])
+
+
+def _convolve(
+    xp: np.ndarray, u: np.ndarray, out_size: tuple[int, int], bias: np.ndarray | None
+) -> np.ndarray:
+    """Input transform, the 16 products ``M = U V`` and output transform, chunk by chunk.
+
+    xp: (N, H_p, W_p, C_in) from ``padded_channels_last``, u: (16, C_out, C_in) -> (N, C_out, H_out, W_out)
+    """
+    n, c_out = xp.shape[0], u.shape[1]
+    out = np.empty((n, c_out, *out_size), xp.dtype)
+    for images, rows in _chunks(n, _tiles(out_size), max(u.shape[1:])):
+        m = np.matmul(u, input_tiles(xp[images], rows).transpose(0, 2, 1))
+        output_tiles(m, out[images, :, 2 * rows.start : 2 * rows.stop], bias)
     return out
-
-
-def _correlate(v: np.ndarray, u: np.ndarray, batch: int, out_size: tuple[int, int],
-               bias: np.ndarray | None) -> np.ndarray:
-    """The 16 products ``M = U V`` and the output transform. v: (16, tiles, C_in), u: (16, C_out, C_in)."""
-    return output_transform(np.matmul(u, v.transpose(0, 2, 1)), batch, out_size, bias)
 
 
 def winograd_conv2d(
@@ -155,25 +186,21 @@ def winograd_conv2d(
     -> (N, C_out, H + 2 P_h - 2, W + 2 P_w - 2)
     """
     out_size = (x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2)
-    v = input_transform(x, padding, out_size)
-    return _correlate(v, kernel_transform(weight), x.shape[0], out_size, bias)
+    return _convolve(padded_channels_last(x, padding, out_size), kernel_transform(weight), out_size, bias)
 
 
-def grad_transform(grad_out: np.ndarray) -> np.ndarray:
-    """``A dY A^T`` for every 2x2 block ``dY`` of the output gradient (zeros past its edge).
+def grad_tiles(grad_out: np.ndarray) -> np.ndarray:
+    """``A dY A^T`` for every 2x2 block ``dY`` of an even-sized output gradient.
 
-    grad_out: (N, C_out, H_out, W_out) -> dM: (16, C_out, N th tw)
+    grad_out: (N, C_out, 2 th, 2 tw), any strides -> dM: (16, C_out, N th tw)
     """
-    (th, tw), (n, c_out, h, w) = _tiles(grad_out.shape[2:]), grad_out.shape
-    if (h, w) != (2 * th, 2 * tw):
-        even = np.zeros((n, c_out, 2 * th, 2 * tw), grad_out.dtype)
-        even[:, :, :h, :w] = grad_out
-        grad_out = even
+    n, c_out, h, w = grad_out.shape
+    th, tw = h // 2, w // 2
     blocks = grad_out.reshape(n, c_out, th, 2, tw, 2).transpose(3, 1, 0, 2, 4, 5)  # (r, C, N, th, tw, s)
-    rows = np.empty((4, c_out, n, th, tw, 2), grad_out.dtype)
-    _combine(blocks, A, rows)
+    half = np.empty((4, c_out, n, th, tw, 2), grad_out.dtype)
+    _combine(blocks, A, half)
     dm = np.empty((4, 4, c_out, n, th, tw), grad_out.dtype)
-    _combine([rows[..., s] for s in range(2)], A, [dm[:, j] for j in range(4)])
+    _combine([half[..., s] for s in range(2)], A, [dm[:, j] for j in range(4)])
     return dm.reshape(16, c_out, n * th * tw)
 
 
@@ -186,11 +213,20 @@ def winograd_conv2d_backward(
     -> grad_x: like x, grad_weight: like weight
     """
     n, c_in, h, w = x.shape
+    c_out, out_size = weight.shape[0], grad_out.shape[2:]
     # The transposed convolution: grad_out padded by 2 - P, kernels rotated, channels swapped.
-    v_grad = input_transform(grad_out, (2 - padding[0], 2 - padding[1]), (h, w))
-    rotated = kernel_transform(weight, rotated=True).transpose(0, 2, 1)  # (16, C_in, C_out)
-    grad_x = _correlate(v_grad, rotated, n, (h, w), None)
-    # dU (16, C_out, C_in) = dM V; grad_g = G^T dU G, i.e. (C_out C_in, 16) @ (G (x) G).
-    du = np.matmul(grad_transform(grad_out), input_transform(x, padding, grad_out.shape[2:]))
+    rotated = np.ascontiguousarray(kernel_transform(weight, rotated=True).transpose(0, 2, 1))
+    grad_x = _convolve(padded_channels_last(grad_out, (2 - padding[0], 2 - padding[1]), (h, w)), rotated,
+                       (h, w), None)
+    # dU (16, C_out, C_in) = sum over chunks of dM V; grad_g = G^T dU G, i.e. (C_out C_in, 16) @ (G (x) G).
+    (th, tw), xp = _tiles(out_size), padded_channels_last(x, padding, out_size)
+    if out_size != (2 * th, 2 * tw):  # dY is zero past an odd edge
+        even = np.zeros((n, c_out, 2 * th, 2 * tw), grad_out.dtype)
+        even[:, :, : out_size[0], : out_size[1]] = grad_out
+        grad_out = even
+    du, part = np.zeros((16, c_out, c_in), x.dtype), np.empty((16, c_out, c_in), x.dtype)
+    for images, rows in _chunks(n, (th, tw), max(c_in, c_out)):
+        dm = grad_tiles(grad_out[images, :, 2 * rows.start : 2 * rows.stop])
+        np.add(du, np.matmul(dm, input_tiles(xp[images], rows), out=part), out=du)
     grad_w = np.matmul(du.reshape(16, -1).T, GG.astype(x.dtype))
     return grad_x, grad_w.reshape(weight.shape)
