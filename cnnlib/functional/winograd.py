@@ -6,8 +6,9 @@ the output, ``Y = A^T [(G g G^T) * (B^T d B)] A`` for every kernel ``g``, ``*`` 
 over the input channels, the elementwise product becomes, for each of the 16 tile positions
 (i, j), one matrix product ``M[i, j] (C_out, tiles) = U[i, j] (C_out, C_in) @ V[i, j] (C_in, tiles)``:
 16 products of ``C_out C_in tiles`` multiply-adds against im2col's ``9 C_out C_in 4 tiles``.
-``B^T d B`` and ``A^T M A`` have only 0 and +-1 entries: additions over strided slices of whole
-arrays, which move memory (about 4 copies of the input, 4 of the output).
+``B^T d B`` has only 0 and +-1 entries: additions over strided slices of whole arrays. ``A^T M A``
+(4 values from 16) and the output gradient's ``A dY A^T`` (16 from 4) are one small product each
+with ``A^T (x) A^T``, which reads the big side once where the additions would read it 3 times.
 
 Layouts: ``V`` is built from a padded channels-last (N, H_p, W_p, C_in) copy of the input, so
 that the strided slices move runs of ``C_in`` values (numpy's loops are slow on short runs);
@@ -42,9 +43,9 @@ from ._geometry import ConvGeometry
 # transform G as one 16 x 9 matrix: U[4a + b] = sum_kl G[a, k] G[b, l] g[3k + l].
 B_T = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 A_T = ((1, 1, 1, 0), (0, 1, -1, -1))
-A = tuple(zip(*A_T))  # 4 x 2, for the output gradient's transform A dY A^T
 G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
 GG = np.kron(G, G)
+AA = np.kron(A_T, A_T)  # 4 x 16: Y[2r + s] = sum_ab A^T[r, a] A^T[s, b] M[4a + b]
 
 # The smallest channel count (in and out) at which F(2x2, 3x3) beat im2col on forward + backward
 # (``benchmarks/bench_conv.py``, one and two threads): below it the 16 products are too thin to
@@ -145,21 +146,21 @@ def output_tiles(m: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> Non
     """``A^T M A`` for every tile, written into ``out`` (plus the bias).
 
     m: (16, C_out, N th tw), out: (N, C_out, rows, W_out), a view of the output (its last tile
-    row may hang over an odd edge: rows in 2 th - 1 .. 2 th)
+    row may hang over an odd edge: rows in 2 th - 1 .. 2 th). The transform is one product with
+    ``A^T (x) A^T`` (4 x 16), which reads ``M`` once (the additions would read it 3 times); then
+    each of the 4 outputs of a tile goes to its place in one pass, the bias added on the way.
     """
     n, c_out, h, w = out.shape
     th, tw = (h + 1) // 2, (w + 1) // 2
-    m = m.reshape(4, 4, c_out, n, th, tw)
-    half = np.empty((2, 4, c_out, n, th, tw), m.dtype)
-    _combine(m, A_T, half)
-    if bias is not None:
-        # Both outputs of a row take half[:, 1] with sign +1: the bias goes in once, there.
-        half[:, 1] += bias[:, None, None, None]
+    y = np.matmul(AA.astype(m.dtype), m.reshape(16, -1)).reshape(2, 2, c_out, n, th, tw)
     for r in range(2):
         for s in range(2):
             block = out[:, :, r::2, s::2].transpose(1, 0, 2, 3)  # (C_out, N, rows, columns)
             rows, columns = block.shape[2:]
-            _combine([half[r, j, :, :, :rows, :columns] for j in range(4)], A_T[s : s + 1], [block])
+            if bias is None:
+                np.copyto(block, y[r, s, :, :, :rows, :columns])
+            else:
+                np.add(y[r, s, :, :, :rows, :columns], bias[:, None, None, None], out=block)
 
 
 def _convolve(
@@ -190,18 +191,18 @@ def winograd_conv2d(
 
 
 def grad_tiles(grad_out: np.ndarray) -> np.ndarray:
-    """``A dY A^T`` for every 2x2 block ``dY`` of an even-sized output gradient.
+    """``A dY A^T`` for every 2x2 block ``dY`` of an even-sized output gradient: the 4 values of
+    each block gathered (one pass), then one product with ``A (x) A`` (16 x 4).
 
     grad_out: (N, C_out, 2 th, 2 tw), any strides -> dM: (16, C_out, N th tw)
     """
     n, c_out, h, w = grad_out.shape
-    th, tw = h // 2, w // 2
-    blocks = grad_out.reshape(n, c_out, th, 2, tw, 2).transpose(3, 1, 0, 2, 4, 5)  # (r, C, N, th, tw, s)
-    half = np.empty((4, c_out, n, th, tw, 2), grad_out.dtype)
-    _combine(blocks, A, half)
-    dm = np.empty((4, 4, c_out, n, th, tw), grad_out.dtype)
-    _combine([half[..., s] for s in range(2)], A, [dm[:, j] for j in range(4)])
-    return dm.reshape(16, c_out, n * th * tw)
+    blocks = np.empty((2, 2, c_out, n, h // 2, w // 2), grad_out.dtype)
+    for r in range(2):
+        for s in range(2):
+            np.copyto(blocks[r, s], grad_out[:, :, r::2, s::2].transpose(1, 0, 2, 3))
+    dm = np.matmul(AA.T.astype(grad_out.dtype), blocks.reshape(4, -1))
+    return dm.reshape(16, c_out, -1)
 
 
 def winograd_conv2d_backward(
