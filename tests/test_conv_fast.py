@@ -111,17 +111,31 @@ def geometry(c_in=64, c_out=64, kernel=(3, 3), stride=(1, 1), padding=(1, 1), di
     return ConvGeometry(2, c_in, c_out, groups, (8, 8), kernel, (8, 8), stride, padding, dilation)
 
 
-def test_winograd_runs_only_where_it_applies():
+@pytest.fixture
+def one_blas_thread(monkeypatch):
+    """Winograd runs only on one BLAS thread; pytest's process may have more."""
+    monkeypatch.setattr(winograd, "blas_threads", lambda: 1)
+
+
+def test_winograd_runs_only_where_it_applies(monkeypatch, one_blas_thread):
     assert winograd.winograd_applies(geometry(), np.dtype(np.float32))
     assert not winograd.winograd_applies(geometry(), np.dtype(np.float64))
     for changed in (dict(kernel=(5, 5)), dict(stride=(2, 2)), dict(dilation=(2, 2)), dict(groups=2),
                     dict(padding=(3, 3)), dict(c_in=winograd.MIN_CHANNELS - 1),
                     dict(c_out=winograd.MIN_CHANNELS - 1)):
         assert not winograd.winograd_applies(geometry(**changed), np.dtype(np.float32)), changed
+    monkeypatch.setattr(winograd, "blas_threads", lambda: 2)
+    assert not winograd.winograd_applies(geometry(), np.dtype(np.float32))
+
+
+def test_blas_threads_follows_threadpool_limits():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        assert winograd.blas_threads() == 1
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2, "same"])
-def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, padding):
+def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, one_blas_thread, padding):
     calls = []
     for name in ("winograd_conv2d", "winograd_conv2d_backward"):
         real = getattr(winograd, name)
@@ -143,7 +157,7 @@ def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, pa
     np.testing.assert_allclose(F.conv2d(x[0], weight, bias, padding=padding), out[0], rtol=0, atol=2e-4)
 
 
-def test_float64_keeps_the_exact_im2col_path(monkeypatch):
+def test_float64_keeps_the_exact_im2col_path(monkeypatch, one_blas_thread):
     def fail(*args):
         raise AssertionError("Winograd ran on float64")
 
@@ -156,4 +170,5 @@ def test_float64_keeps_the_exact_im2col_path(monkeypatch):
     out = F.conv2d(x, weight, padding=1)
     F.conv2d_backward(np.ones_like(out), x, weight, padding=1)
     # float32 below the channel threshold does not run it either.
-    F.conv2d(x[:, :8].astype(np.float32), weight[:8, :8].astype(np.float32), padding=1)
+    small = winograd.MIN_CHANNELS - 1
+    F.conv2d(x[:, :small].astype(np.float32), weight[:small, :small].astype(np.float32), padding=1)

@@ -33,6 +33,7 @@ PyTorch's do (``tests/test_conv_fast.py``).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -48,19 +49,36 @@ GG = np.kron(G, G)
 AA = np.kron(A_T, A_T)  # 4 x 16: Y[2r + s] = sum_ab A^T[r, a] A^T[s, b] M[4a + b]
 
 # The smallest channel count (in and out) at which F(2x2, 3x3) beat im2col on forward + backward
-# (``benchmarks/bench_conv.py``, one and two threads): below it the 16 products are too thin to
+# with one BLAS thread (``benchmarks/bench_conv.py``): below it the 16 products are too thin to
 # pay for the transforms.
-MIN_CHANNELS = 64
+MIN_CHANNELS = 32
+
+
+@functools.cache
+def _blas_libraries() -> tuple:
+    """threadpoolctl's handles on the BLAS libraries loaded (numpy's), or none without it."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
+        return ()
+    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
+
+
+def blas_threads() -> int:
+    """The threads numpy's BLAS runs a product on now (1 when it cannot be told)."""
+    return max((lib.num_threads for lib in _blas_libraries()), default=1)
 
 
 def winograd_applies(g: ConvGeometry, dtype: np.dtype) -> bool:
     """F(2x2, 3x3) runs for float32 3x3 kernels at stride 1, no dilation, one group and padding
     of at most 2 (so that the input gradient is a padded 3x3 convolution too), once the layer
-    has at least ``MIN_CHANNELS`` input and output channels. float64 keeps im2col's sums."""
+    has at least ``MIN_CHANNELS`` input and output channels, and while BLAS runs on one thread:
+    its transforms are numpy loops on one core, so with more BLAS threads the products shrink
+    and im2col, almost all product, wins (measured with 2). float64 keeps im2col's sums."""
     return (
         dtype == np.float32 and g.kernel_size == (3, 3) and g.stride == (1, 1)
         and g.dilation == (1, 1) and g.groups == 1 and max(g.padding) <= 2
-        and min(g.in_channels, g.out_channels) >= MIN_CHANNELS
+        and min(g.in_channels, g.out_channels) >= MIN_CHANNELS and blas_threads() == 1
     )
 
 
