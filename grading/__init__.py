@@ -11,3 +11,12 @@
 - :mod:`grading.run`: the whole run (gradebook from ``solutions/``, jobs, serial merge, CSV);
 - :mod:`grading.report`: the HTML report; :mod:`grading.demo`: the demo class.
 """
+
+import sys
+
+# jsonschema's optional checker of the "iri" formats (the rfc3987-syntax package) builds a Lark
+# grammar when it is imported: 1.3 s of CPU in every process that imports nbformat (the run, each
+# grading process, each nbgrader command). Nothing here validates IRIs (notebooks are validated with
+# fastjsonschema), so it is kept out: jsonschema then leaves those formats unchecked, as it does
+# where the package is not installed.
+sys.modules.setdefault("rfc3987_syntax", None)

@@ -79,22 +79,40 @@ class Cgroup:
         return group
 
     def remove(self) -> None:
-        """Kill whatever is left in it and remove it."""
-        for _ in range(50):
+        """Kill whatever is left in it and in the cgroups below it (the kernels' of a grading process
+        that was killed), and remove them all, deepest first."""
+        for folder in sorted(_tree(self.path), key=lambda f: len(f.parts), reverse=True):
+            _remove(folder)
+
+
+def _tree(path: Path) -> list[Path]:
+    """``path`` and every cgroup folder below it."""
+    found = [path]
+    try:
+        found += [sub for child in path.iterdir() if child.is_dir() for sub in _tree(child)]
+    except OSError:
+        pass
+    return found
+
+
+def _remove(folder: Path) -> None:
+    """Kill the processes of one cgroup (no child cgroups left) and remove it; it empties within a few
+    tenths of a second of the kill (an exiting process stays in it until its memory is freed)."""
+    for _ in range(50):
+        try:
+            pids = [int(p) for p in (folder / "cgroup.procs").read_text().split()]
+        except OSError:
+            return
+        for pid in pids:
             try:
-                pids = [int(p) for p in self.procs.read_text().split()]
+                os.kill(pid, signal.SIGKILL)
             except OSError:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except OSError:
-                    pass
-            try:
-                self.path.rmdir()
-                return
-            except OSError:
-                time.sleep(0.1)
+                pass
+        try:
+            folder.rmdir()
+            return
+        except OSError:
+            time.sleep(0.1)
 
 
 class MemoryCgroup(Cgroup):
@@ -117,8 +135,9 @@ class PidsCgroup(Cgroup):
     """Processes and threads of a group of processes, counted together and capped."""
 
     @classmethod
-    def create(cls, limit: int) -> PidsCgroup | None:  # type: ignore[override]
-        return super().create("pids", {"pids.max": str(limit)})
+    def create(cls, limit: int | None) -> PidsCgroup | None:  # type: ignore[override]
+        """Capped at ``limit``; None: not capped (a parent that collects its processes' own cgroups)."""
+        return super().create("pids", {"pids.max": "max" if limit is None else str(limit)})
 
 
 def enter(groups: list[Cgroup]) -> list[str]:

@@ -76,11 +76,16 @@ class Cluster:
         return [self.client.submit(warm_up, limits, workers=[worker], pure=False, allow_other_workers=False)
                 for worker in self.workers()]
 
-    def submit(self, job: Job):
+    def submit(self, job: Job, priority: int = 0):
+        """Queue ``job``; one of higher ``priority`` (the setup checks) runs before those queued earlier."""
         from grading.server import run
 
-        return self.client.submit(run, job, pure=False,
+        return self.client.submit(run, job, pure=False, priority=priority,
                                   key=f"grade-{job.assignment}-{job.student}-{uuid.uuid4().hex[:8]}")
+
+    def cancel(self, futures: list) -> None:
+        """Drop jobs not needed any more (a job already running finishes in its worker, unread)."""
+        self.client.cancel(futures)
 
     def results(self, jobs: dict) -> Iterator[tuple[object, Result]]:
         """(future, result) for each of ``jobs`` (future -> Job) as it finishes; a job the scheduler gave

@@ -5,6 +5,10 @@ graded as a job (:mod:`grading.jobs`) on the run's cluster, with its limits, san
 template. Anything short of full marks means the setup is broken (the kernel cannot import
 ``cnnlib``, a sandbox tool is missing, a test was changed so that the solution fails it): the run
 grades nobody and says what failed, instead of giving the whole class zeros.
+
+The checks are submitted first; the students' jobs are submitted right behind them and may run
+beside them (a worker need not stand idle), but nothing is merged into the gradebook until the
+checks have passed, and when they fail the students' jobs are cancelled.
 """
 
 from __future__ import annotations
@@ -74,17 +78,23 @@ def check(job: Job, result: Result, work: Path) -> str | None:
     return printable("\n".join(lines))
 
 
-def preflight(course: Path, release: Path, template: Path, cells: dict, work: Path, limits,
-              cluster) -> list[str]:
-    """Check every assignment in ``cells`` on ``cluster``; the problems found (empty: the setup is sound)."""
-    data = template.read_bytes()
-    folders = {a: work / f"preflight-{i}" for i, a in enumerate(sorted(cells))}
-    try:
-        jobs = {cluster.submit(job): job for job in (
-            solution_job(course, release, a, data, cells[a], folders[a], limits) for a in sorted(cells))}
-        problems = [check(job, result, folders[job.assignment] / "graded")
-                    for future, result in cluster.results(jobs) for job in [jobs[future]]]
-        return sorted(p for p in problems if p)
-    finally:
-        for folder in folders.values():
-            shutil.rmtree(folder, ignore_errors=True)
+class Preflight:
+    """The solution checks of every assignment in ``cells``, submitted to ``cluster`` at once (ahead of
+    the students' jobs, which may run beside them); :meth:`problems` waits for their verdict."""
+
+    def __init__(self, course: Path, release: Path, template: Path, cells: dict, work: Path, limits, cluster):
+        data = template.read_bytes()
+        self.cluster = cluster
+        self.folders = {a: work / f"preflight-{i}" for i, a in enumerate(sorted(cells))}
+        self.jobs = {cluster.submit(job, priority=1): job for job in (
+            solution_job(course, release, a, data, cells[a], self.folders[a], limits) for a in sorted(cells))}
+
+    def problems(self) -> list[str]:
+        """What is wrong with the setup (empty: it is sound); the checks' folders are removed."""
+        try:
+            found = [check(job, result, self.folders[job.assignment] / "graded")
+                     for future, result in self.cluster.results(self.jobs) for job in [self.jobs[future]]]
+            return sorted(p for p in found if p)
+        finally:
+            for folder in self.folders.values():
+                shutil.rmtree(folder, ignore_errors=True)

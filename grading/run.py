@@ -5,9 +5,11 @@
    whose assignment's tests changed since they were last graded are graded (:mod:`grading.select`,
    ``--force`` grades all); what is skipped is printed.
 2. The gradebook is created or updated from ``solutions/`` (``nbgrader generate_assignment``
-   into a throw-away release folder); a template copy with no students is made for workers.
+   into a throw-away release folder) while the cluster starts; a template copy with no students
+   is made for workers.
 3. Each assignment's own solution is graded first through the same path
-   (:mod:`grading.preflight`); short of full marks, nobody is graded and the run exits 2.
+   (:mod:`grading.preflight`), the students' jobs queued behind it; short of full marks,
+   nobody is merged and the run exits 2.
 4. Each submission becomes a job, data in and data out (:mod:`grading.jobs`), run on Dask
    (:mod:`grading.cluster`: an embedded ``LocalCluster`` of ``--workers`` processes on 127.0.0.1,
    or the cluster at ``--scheduler``) in a worker's long-lived grading process
@@ -33,6 +35,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -111,25 +114,24 @@ def jobs_for(course: Path, todo: list[Submission], template: Path, cells: dict,
         yield pack(sub.student, sub.assignment, sub.folder, course, data, cells[sub.assignment], limits)
 
 
-def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints, records, url):
-    """Gradebook, preflight, the jobs and the merges; the results in merge order."""
-    assignments = sorted({s.assignment for s in todo})
-    cluster.warm_up(limits)  # the workers start their grading processes while the gradebook is built
-    say(f"{len(todo)} submissions to grade on {len(cluster.workers())} workers ({cluster.where()}); "
-        f"updating the gradebook from solutions/ ({', '.join(assignments)})")
-    template = build_template(course, assignments, work, url)
-    cells = {a: notebook_cells(template, a) for a in assignments}
+def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints, records, url,
+              template):
+    """Preflight, the jobs and the merges; the results in merge order."""
+    cells = {a: notebook_cells(template, a) for a in sorted({s.assignment for s in todo})}
+    checks = None
     if check_setup:
-        from grading.preflight import preflight
+        from grading.preflight import Preflight
         say("grading each assignment's own solution first (a broken setup grades nobody)")
-        problems = preflight(course, work / "release", template, cells, work, limits, cluster)
-        if problems:
-            raise SetupError("\n".join(problems))
+        checks = Preflight(course, work / "release", template, cells, work, limits, cluster)
     # the submission time is set at the merge, from the collection (the worker's copy is the student's)
     jobs, submissions = {}, {}
     for sub, job in zip(todo, jobs_for(course, todo, template, cells, limits)):
         future = cluster.submit(job)
         jobs[future], submissions[future] = job, sub
+    problems = checks.problems() if checks is not None else []
+    if problems:  # nothing of the students' was merged; their jobs are dropped
+        cluster.cancel(list(jobs))
+        raise SetupError("\n".join(problems))
     results = []
     with tqdm(total=len(jobs), unit="submission", disable=not progress, file=sys.stderr) as bar:
         for number, (future, result) in enumerate(cluster.results(jobs)):
@@ -175,9 +177,18 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
     cluster, finished = None, False
     try:
         with Stopper() if main else nullcontext(Stopper()) as stopper:
-            cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler, str(memory))
-            results = grade_all(course, todo, work, cluster, stopper, limits or Limits(), check_setup,
-                                progress, prints, records, url)
+            limits = limits or Limits()
+            assignments = sorted({s.assignment for s in todo})
+            say(f"{len(todo)} submissions to grade; updating the gradebook from solutions/ "
+                f"({', '.join(assignments)}) while the grading workers start")
+            with ThreadPoolExecutor(1, thread_name_prefix="gradebook") as side:  # beside the cluster's start
+                template = side.submit(build_template, course, assignments, work, url)
+                cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler, str(memory))
+                cluster.warm_up(limits)  # the workers start their grading processes meanwhile
+                say(f"{len(cluster.workers())} workers ({cluster.where()})")
+                template = template.result()
+            results = grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints,
+                                records, url, template)
             finished = True
     finally:
         if not finished:

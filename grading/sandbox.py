@@ -102,8 +102,10 @@ def write_etc(folder: Path) -> Path:
     return folder
 
 
-def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list[str]:
-    """bwrap arguments for the allowlist file system (in mount order).
+def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits,
+                fonts: Path | None = None) -> list[str]:
+    """bwrap arguments for the allowlist file system (in mount order); ``fonts``: matplotlib's font
+    list (:mod:`grading.fonts`), bound read-only into the kernel's matplotlib folder.
 
     The writable tmpfs mounts come first, the read-only binds after them: the repository, its venv
     or the runtime folder may lie under ``/tmp`` (a clone in ``mktemp -d``), and a bind made
@@ -120,6 +122,9 @@ def _filesystem(scratch: Path, runtime: Path, etc: Path, limits: Limits) -> list
     writable = (HOME, "/tmp", "/dev/shm")
     for path in writable:
         argv += ["--size", str(limits.scratch_bytes), "--perms", "01777", "--tmpfs", path]
+    if fonts is not None:
+        argv += ["--perms", "01777", "--dir", ENV["MPLCONFIGDIR"],
+                 "--ro-bind", str(fonts), f"{ENV['MPLCONFIGDIR']}/{fonts.name}"]
     inside = [p for p in readonly if p != "/usr"] + ["/etc/x", f"{LIBRARY}/cnnlib", _real(runtime)]
     # A bind's folders inside a writable tmpfs (a clone under /tmp) would belong to the student
     # when bwrap maps the grader to 65534: each such tree is a tmpfs of its own, read-only below.
@@ -174,20 +179,25 @@ ENV = {"PYTHONPATH": LIBRARY, "HOME": HOME, "USER": "student", "LOGNAME": "stude
 PRELOAD = "import numpy as _n, matplotlib.pyplot as _p, cnnlib.nn as _c; del _n, _p, _c"
 
 
+def kernel_env() -> dict[str, str]:
+    """The kernel's whole environment (bwrap clears the rest)."""
+    return {**ENV, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+
+
 def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
-               groups: list[Cgroup] = ()) -> list[str]:
+               groups: list[Cgroup] = (), fonts: Path | None = None) -> list[str]:
     """The kernel's command line; ``{connection_file}`` is filled in by jupyter_client.
 
     ``scratch``: a host folder with the submission's own regular files; the kernel sees a copy of
     them in its size-limited ``/home/student``. ``etc``: from :func:`write_etc`. ``groups``: the
     cgroups (memory, pids) to start it in; without a pids cgroup ``RLIMIT_NPROC`` stands in.
+    ``fonts``: matplotlib's font list built for the kernels (:class:`grading.fonts.FontList`), or None.
     """
     options, become = _identity()
     argv = enter(list(groups)) + [BWRAP, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                                   "--unshare-cgroup-try", "--die-with-parent", "--new-session", *options]
-    argv += _filesystem(scratch, runtime, etc, limits) + ["--chdir", "/", "--clearenv"]
-    path = f"{Path(sys.executable).parent}:/usr/bin:/bin"
-    for key, value in {**ENV, "PATH": path}.items():
+    argv += _filesystem(scratch, runtime, etc, limits, fonts) + ["--chdir", "/", "--clearenv"]
+    for key, value in kernel_env().items():
         argv += ["--setenv", key, value]
     nproc = [] if any(isinstance(g, PidsCgroup) for g in groups) else [f"--nproc={limits.processes}"]
     argv += ["--", *become, "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}", *nproc,

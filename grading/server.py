@@ -32,12 +32,13 @@ import time
 from pathlib import Path
 
 from grading import sandbox
-from grading.cgroups import MemoryCgroup, enter
+from grading.cgroups import MemoryCgroup, PidsCgroup, enter
 from grading.jobs import Job, Result
 from grading.sandbox import Limits
 
 TRIES = 3  # a job that ends its grading process this many times is given up
 START_SECONDS = 120.0  # for the grading process to import nbgrader and say it is ready
+CLOSE_SECONDS = 3.0  # for a grading process asked to end to shut its waiting kernel down
 HEADER = struct.Struct(">Q")
 MAX_FRAME = 512 << 20  # a result: two notebooks and their pages at most, each capped well below
 READY = b"ready"
@@ -110,11 +111,13 @@ class GradingProcess:
         runtime = self.root / "runtime"
         runtime.mkdir()
         self.group = MemoryCgroup.create(limits.grader_memory) if limits.sandbox else None
+        # uncapped: the kernels' pids cgroups are made below it, so none outlives a killed grading process
+        self.counted = PidsCgroup.create(None) if limits.sandbox else None
         prefix: list[str] = []
         if limits.sandbox:
             backstop = [] if self.group else [sandbox.PRLIMIT,
                                               f"--as={max(limits.memory, 2 * limits.grader_memory)}"]
-            groups = [self.group] if self.group else []
+            groups = [g for g in (self.group, self.counted) if g]
             prefix = enter(groups) + sandbox.runtime_wrapper(runtime, limits) + backstop
         self.log = open(self.root / "server.log", "wb")
         self.process = subprocess.Popen(
@@ -142,7 +145,7 @@ class GradingProcess:
             return pickle.loads(read_frame(self.process.stdout.fileno(), time.monotonic() + hard))
         except TimeoutError:
             log = self.log_tail()
-            self.close()
+            self.close(ask=False)
             raise Died(f"it ran past the hard limit of {hard:.0f} s", log) from None
         except (EOFError, BrokenPipeError, OSError):
             oom, log = (self.group.oom_kills() if self.group else 0), self.log_tail()
@@ -152,21 +155,32 @@ class GradingProcess:
     def alive(self) -> bool:
         return self.process.poll() is None
 
-    def close(self) -> None:
-        """End the process and its kernels; remove its cgroup and folders."""
+    def close(self, ask: bool = True) -> None:
+        """End the process and its kernels; remove its cgroups and folders.
+
+        A healthy process is asked first (``ask``) (its input closed: it shuts the next job's kernel down and
+        removes that slot's cgroups); one that has not ended within :data:`CLOSE_SECONDS` is killed
+        with its process group, and the cgroups left below its own are removed with them."""
+        try:
+            self.process.stdin.close()
+            if ask:
+                self.process.wait(CLOSE_SECONDS)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
         if self.process.poll() is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
         self.process.wait()
-        for stream in (self.process.stdin, self.process.stdout, self.log):
+        for stream in (self.process.stdout, self.log):
             try:
                 stream.close()
             except OSError:
                 pass
-        if self.group:
-            self.group.remove()
+        for group in (self.group, self.counted):
+            if group:
+                group.remove()
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -215,6 +229,9 @@ def run(job: Job) -> Result:
 
 def serve(root: Path, runtime: Path) -> None:
     """The loop of the grading process (this module run as a program)."""
+    from grading.fonts import FontList
+
+    fonts = FontList(root / "matplotlib", sandbox.kernel_env())  # built while nbgrader is imported
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
@@ -238,9 +255,9 @@ def serve(root: Path, runtime: Path) -> None:
                 if ahead is not None:
                     ahead.close()
                 folder = next(slots)
-                ahead = Slot(folder, runtime / folder.name, job.limits)  # this one starts its own kernel
+                ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path())  # starts its own kernel
             current, folder = ahead, next(slots)
-            ahead = Slot(folder, runtime / folder.name, job.limits).start()
+            ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path()).start()
             result = grade_job(job, current)
             result.worker = name
             write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))

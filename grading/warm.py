@@ -30,13 +30,13 @@ STARTER = ThreadPoolExecutor(1, thread_name_prefix="kernel-starter")
 class Slot:
     """One job's folders, cgroups and kernelspec; optionally its kernel, started ahead."""
 
-    def __init__(self, folder: Path, runtime: Path, limits: Limits):
+    def __init__(self, folder: Path, runtime: Path, limits: Limits, fonts: Path | None = None):
         self.folder, self.runtime, self.limits = folder, runtime, limits
         self.scratch = folder / "scratch"
         self.jupyter = folder / "jupyter"
         for path in (self.scratch, runtime):
             path.mkdir(parents=True)
-        self.groups = confine(limits, self.scratch, runtime, folder)
+        self.groups = confine(limits, self.scratch, runtime, folder, fonts)
         self.memory = next((str(g.path) for g in self.groups if isinstance(g, MemoryCgroup)), "")
         self.started: Future | None = None
 
@@ -82,15 +82,16 @@ def discard(km) -> None:
     STARTER.submit(asyncio.run, km.shutdown_kernel(now=True)).result()
 
 
-def confine(limits: Limits, scratch: Path, runtime: Path, folder: Path) -> list:
-    """Write the kernelspec under ``folder / "jupyter"``; the kernel's cgroups (memory, pids) where the
-    machine allows, to remove afterwards."""
+def confine(limits: Limits, scratch: Path, runtime: Path, folder: Path, fonts: Path | None = None) -> list:
+    """Write the kernelspec under ``folder / "jupyter"`` (``fonts``: matplotlib's font list for the
+    kernel, see :mod:`grading.fonts`); the kernel's cgroups (memory, pids) where the machine allows,
+    to remove afterwards."""
     jupyter = folder / "jupyter"
     if not limits.sandbox:
         sandbox.write_kernelspec(jupyter, sandbox.plain_argv())
         return []
     groups = [g for g in (MemoryCgroup.create(limits.memory), PidsCgroup.create(limits.processes)) if g]
     etc = sandbox.write_etc(folder / "etc")
-    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, limits, groups))
+    sandbox.write_kernelspec(jupyter, sandbox.bwrap_argv(scratch, runtime, etc, limits, groups, fonts))
     scratch.chmod(0o755)  # the kernel's user copies the files from there
     return groups

@@ -44,11 +44,14 @@ def nbgrader_env(extra: dict | None = None) -> dict:
     return env
 
 
+NBGRADER = "import grading, runpy; runpy.run_module('nbgrader', run_name='__main__', alter_sys=True)"
+
+
 def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout: float = 900,
                  prefix: list[str] = ()):
     """``python -m nbgrader ARGS`` in ``course`` (after the command ``prefix``), in a session of its
-    own; (returncode, log)."""
-    process = subprocess.Popen([*prefix, sys.executable, "-m", "nbgrader", *args], cwd=course,
+    own, with :mod:`grading` imported first (see its ``rfc3987_syntax``); (returncode, log)."""
+    process = subprocess.Popen([*prefix, sys.executable, "-c", NBGRADER, *args], cwd=course,
                                env=env or nbgrader_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
     try:
@@ -188,6 +191,7 @@ def configure(course_config: str, private: Path, limits: Limits, cgroup: str):
     from traitlets.config import Config
 
     from grading.execute import HideTests, SandboxExecute
+    from grading.templates import FeedbackExporter
 
     c = Config()
     where = str(private / "course_config.py")
@@ -199,6 +203,7 @@ def configure(course_config: str, private: Path, limits: Limits, cgroup: str):
         SandboxExecute, nbgrader.IgnorePattern, ClearMetadataPreprocessor, nbgrader.LimitOutput,
         nbgrader.SaveAutoGrades, nbgrader.AssignLatePenalties, nbgrader.CheckCellMetadata]
     c.GenerateFeedback.preprocessors = [nbgrader.GetGrades, HideTests, CSSHTMLHeaderPreprocessor]
+    c.GenerateFeedback.exporter_class = FeedbackExporter
     c.Execute.kernel_name = KERNEL_NAME
     c.Execute.extra_arguments = []
     c.SandboxExecute.notebook_timeout = float(limits.notebook_seconds)

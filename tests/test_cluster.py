@@ -216,19 +216,42 @@ def test_a_job_that_keeps_ending_its_grading_process_is_given_up(monkeypatch):
     assert "the log" in result.log
 
 
-def test_a_corrupt_notebook_is_a_message_not_a_crash(tmp_path):
-    """A job graded in a real grading process: a notebook that is not JSON gets its message and a zero."""
+def corrupt_job(tmp_path: Path):
+    """A job whose notebook is not JSON."""
     from grading.jobs import pack
 
     folder = tmp_path / "submitted" / "x" / A
     folder.mkdir(parents=True)
     (folder / f"{A}.ipynb").write_text("{ not json")
     (tmp_path / "nbgrader_config.py").write_text((ROOT / "nbgrader_config.py").read_text())
-    job = pack("x", A, folder, tmp_path, b"", {A: {"cells": [], "tests": []}}, LIMITS)
+    return pack("x", A, folder, tmp_path, b"", {A: {"cells": [], "tests": []}}, LIMITS)
+
+
+def test_a_corrupt_notebook_is_a_message_not_a_crash(tmp_path):
+    """A job graded in a real grading process: a notebook that is not JSON gets its message and a zero."""
     process = server.GradingProcess(LIMITS)
     try:
-        result = process.grade(job)
+        result = process.grade(corrupt_job(tmp_path))
     finally:
         process.close()
     assert not result.failed and result.grades == {}
     assert "could not be read as a notebook" in result.messages[0]
+
+
+@pytest.mark.parametrize("ask", [True, False], ids=["asked to end", "killed"])
+def test_a_grading_process_leaves_no_cgroup_behind(tmp_path, ask):
+    """After a job the grading process holds the next submission's kernel in cgroups of its own; ended
+    (asked, or killed as when its worker dies), nothing of it is left under /sys/fs/cgroup."""
+    process = server.GradingProcess(LIMITS)
+    groups = [g.path for g in (process.group, process.counted) if g]
+    try:
+        process.grade(corrupt_job(tmp_path))
+        below = [child for group in groups for child in group.iterdir() if child.is_dir()]
+    finally:
+        started = time.monotonic()
+        process.close(ask=ask)
+    if not groups:
+        pytest.skip("this machine does not let us create cgroups")
+    assert below, "the next kernel's cgroups are made below the grading process's"
+    assert [g for g in groups + below if g.exists()] == []
+    assert time.monotonic() - started < server.CLOSE_SECONDS + 1

@@ -29,8 +29,9 @@ LIMITS = Limits(scratch_bytes=8 << 20, runtime_bytes=8 << 20, processes=32, memo
 pytestmark = pytest.mark.skipif(not Path(sandbox.BWRAP).exists(), reason="bubblewrap is not installed")
 
 
-def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None) -> dict:
-    """Run ``code`` as the kernel would run; the JSON object it prints last."""
+def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None, fonts: Path | None = None) -> dict:
+    """Run ``code`` as the kernel would run (``fonts``: a font list to bind in); the JSON object it
+    prints last."""
     scratch, runtime = tmp_path / "scratch", tmp_path / "runtime"
     scratch.mkdir()
     runtime.mkdir()
@@ -40,7 +41,7 @@ def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None) ->
     scratch.chmod(0o755)
     (tmp_path / "host_secret.txt").write_text("the gradebook")
     groups = [g for g in [PidsCgroup.create(LIMITS.processes)] if g]
-    argv = sandbox.bwrap_argv(scratch, runtime, sandbox.write_etc(tmp_path / "etc"), LIMITS, groups)
+    argv = sandbox.bwrap_argv(scratch, runtime, sandbox.write_etc(tmp_path / "etc"), LIMITS, groups, fonts)
     argv = argv[:argv.index("-m")] + ["-c", code]
     share = ["/bin/sh", "-c", '[ "$(id -u)" != 0 ] || chown 65534:65534 "$1"; shift; exec "$@"', "sh",
              str(runtime)]  # what SandboxExecute does for the kernel's sockets
@@ -180,6 +181,39 @@ def test_the_sandbox_holds_for_an_ordinary_user():
         remove_tree(work)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     assert " passed" in done.stdout and "skipped" not in done.stdout, done.stdout[-2000:]
+
+
+FONTS = r"""
+import io, json, logging, os
+log = io.StringIO()
+logging.basicConfig(level=logging.DEBUG, stream=log)
+import matplotlib.font_manager as fm, matplotlib.pyplot as plt
+fig, ax = plt.subplots()
+ax.set_title("stride 2"); fig.savefig(io.BytesIO(), format="png")
+folder = os.environ["MPLCONFIGDIR"]
+unreadable = [f.fname for f in fm.fontManager.ttflist + fm.fontManager.afmlist if not os.access(f.fname, os.R_OK)]
+try:
+    open(os.path.join(folder, os.listdir(folder)[0]), "a").close()
+    poisoned = True
+except OSError:
+    poisoned = False
+print(json.dumps({"log": log.getvalue(), "fonts": len(fm.fontManager.ttflist), "unreadable": unreadable,
+                  "files": os.listdir(folder), "poisoned": poisoned}))
+"""
+
+
+def test_the_kernels_share_one_font_list_built_on_the_host(tmp_path):
+    """matplotlib's font list is built once for a grading process's kernels, in their environment:
+    a kernel loads it instead of scanning the fonts (a quarter second each), every font it names is
+    readable inside the sandbox, and no student can change it for the next one."""
+    from grading.fonts import FontList
+
+    fonts = FontList(tmp_path / "matplotlib", sandbox.kernel_env()).path()
+    assert fonts is not None and fonts.name.startswith("fontlist-v")
+    found = run_probe(tmp_path, FONTS, fonts=fonts)
+    assert f"Using fontManager instance from {sandbox.ENV['MPLCONFIGDIR']}/{fonts.name}" in found["log"]
+    assert found["fonts"] > 0 and found["unreadable"] == [] and found["files"] == [fonts.name]
+    assert "not found" not in found["log"] and not found["poisoned"]
 
 
 def test_a_course_cloned_under_tmp_is_still_reachable(tmp_path, monkeypatch):
