@@ -232,6 +232,7 @@ def serve(root: Path, runtime: Path) -> None:
     from grading.fonts import FontList
 
     fonts = FontList(root / "matplotlib", sandbox.kernel_env())  # built while nbgrader is imported
+    sandbox.compile_library()
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 

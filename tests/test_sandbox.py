@@ -29,7 +29,8 @@ LIMITS = Limits(scratch_bytes=8 << 20, runtime_bytes=8 << 20, processes=32, memo
 pytestmark = pytest.mark.skipif(not Path(sandbox.BWRAP).exists(), reason="bubblewrap is not installed")
 
 
-def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None, fonts: Path | None = None) -> dict:
+def run_probe(tmp_path: Path, code: str, files: dict[str, str] | None = None,
+              fonts: Path | None = None) -> dict:
     """Run ``code`` as the kernel would run (``fonts``: a font list to bind in); the JSON object it
     prints last."""
     scratch, runtime = tmp_path / "scratch", tmp_path / "runtime"
@@ -191,7 +192,8 @@ import matplotlib.font_manager as fm, matplotlib.pyplot as plt
 fig, ax = plt.subplots()
 ax.set_title("stride 2"); fig.savefig(io.BytesIO(), format="png")
 folder = os.environ["MPLCONFIGDIR"]
-unreadable = [f.fname for f in fm.fontManager.ttflist + fm.fontManager.afmlist if not os.access(f.fname, os.R_OK)]
+known = fm.fontManager.ttflist + fm.fontManager.afmlist
+unreadable = [f.fname for f in known if not os.access(f.fname, os.R_OK)]
 try:
     open(os.path.join(folder, os.listdir(folder)[0]), "a").close()
     poisoned = True
@@ -214,6 +216,21 @@ def test_the_kernels_share_one_font_list_built_on_the_host(tmp_path):
     assert f"Using fontManager instance from {sandbox.ENV['MPLCONFIGDIR']}/{fonts.name}" in found["log"]
     assert found["fonts"] > 0 and found["unreadable"] == [] and found["files"] == [fonts.name]
     assert "not found" not in found["log"] and not found["poisoned"]
+
+
+def test_the_kernel_loads_cnnlib_compiled_by_the_grader(tmp_path):
+    """The kernel may not write bytecode; the grader writes cnnlib's, and the kernel loads it from the
+    read-only copy instead of compiling every module as it starts."""
+    sandbox.compile_library()
+    code = ("import json, os, sys, cnnlib.nn, cnnlib.functional\n"
+            "mods = [m for n, m in sys.modules.items()\n"
+            "        if n.startswith('cnnlib') and getattr(m, '__file__', None)]\n"
+            "missing = [m.__name__ for m in mods if not os.path.isfile(m.__cached__)]\n"
+            "where = os.path.dirname(mods[0].__file__)\n"
+            "print(json.dumps({'n': len(mods), 'where': where, 'missing': missing}))\n")
+    found = run_probe(tmp_path, code)
+    assert found["n"] > 5 and found["where"].startswith(sandbox.LIBRARY)
+    assert found["missing"] == []
 
 
 def test_a_course_cloned_under_tmp_is_still_reachable(tmp_path, monkeypatch):
