@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -101,6 +102,11 @@ class Cluster:
         try:
             if self.cluster is not None:
                 self.client.run(close_all)
+                # the workers go first (a worker that heartbeats a closing scheduler logs a traceback)
+                self.cluster.scale(0)
+                deadline = time.monotonic() + 10
+                while self.workers() and time.monotonic() < deadline:
+                    time.sleep(0.05)
         except Exception:
             pass
         self.client.close()
