@@ -6,7 +6,9 @@ the sandbox on, through the same path as ``make grade`` (embedded Dask cluster, 
 grading process per worker), once per worker count, and prints:
 
 - wall seconds per notebook (the run's wall time, cluster start, template and preflight included,
-  divided by N) and the same without the run's fixed start-up (first job submitted to last merged);
+  divided by N), and the CPU seconds per notebook of every process of the run (a ``cpuacct``
+  cgroup of the benchmark's own, where the machine gives one): on a loaded machine the CPU
+  figure moves far less than the wall time, and wall time can be no less than CPU / cores;
 - per submission, the median seconds of each step: kernel start, cells, nbgrader's own work,
   feedback, merge (the parent's), and the job's time in its worker;
 - the solved case study (06_case_study, which trains a network in a test cell) the same way;
@@ -17,11 +19,14 @@ grading process per worker), once per worker count, and prints:
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import statistics
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from grading import corpus
@@ -43,18 +48,46 @@ def course_with(students: int, root: Path, assignment: str = A) -> Path:
     return course
 
 
+@contextmanager
+def cpu_meter() -> Iterator[Callable[[], float]]:
+    """A function giving the CPU seconds used since by this process and every process it starts
+    (nan where the machine gives none): this process runs in a cpuacct cgroup of its own (cgroup
+    v1, where the kernels' memory and pids cgroups do not take them out of it)."""
+    from grading.cgroups import Cgroup
+
+    group = Cgroup.create("cpuacct", {})
+    if group is None:
+        yield lambda: math.nan
+        return
+    group.procs.write_text(str(os.getpid()))
+    try:
+        yield lambda: int((group.path / "cpuacct.usage").read_text()) / 1e9
+    finally:  # this process and any it left running (multiprocessing's resource tracker) move back
+        for pid in [os.getpid(), *group.procs.read_text().split()]:
+            try:
+                (group.path.parent / "cgroup.procs").write_text(str(pid))
+            except OSError:
+                pass
+        try:
+            group.path.rmdir()
+        except OSError:
+            pass
+
+
 def measure(students: int, workers: int, sandbox: bool = True, assignment: str = A) -> dict:
     """Grade ``students`` solved copies with ``workers`` workers; timings (seconds)."""
     root = Path(tempfile.mkdtemp(prefix="cnn-bench-"))
     try:
         course = course_with(students, root, assignment)
-        start = time.perf_counter()
-        results = grade(course, workers, Limits(sandbox=sandbox), report=False, progress=False)
-        wall = time.perf_counter() - start
+        with cpu_meter() as used:
+            start = time.perf_counter()
+            results = grade(course, workers, Limits(sandbox=sandbox), report=False, progress=False)
+            wall, cpu = time.perf_counter() - start, used()
         problems = [(r.student, r.messages) for r in results if r.messages or r.failed]
         assert not problems, problems
         row = {"assignment": assignment, "workers": workers, "sandbox": sandbox, "students": students,
                "load": os.getloadavg()[0], "wall_s": wall, "per_notebook_s": wall / students,
+               "cpu_per_notebook_s": cpu / students,
                "job_s": statistics.median(r.seconds for r in results)}
         row.update({f"{s}_s": statistics.median(r.steps.get(s, 0.0) for r in results) for s in STEPS})
         return row
@@ -112,7 +145,10 @@ def main() -> None:
         cost = scheduler_cost(args.noop, 2)
         print(f"scheduler: {cost * 1000:.2f} ms per no-op job ({args.noop} jobs, 2 workers)")
         busiest = max((r for r in rows if r["assignment"] == A), key=lambda r: r["workers"])
-        for line in projection(busiest["per_notebook_s"] * busiest["workers"], cost):
+        core_s = busiest["cpu_per_notebook_s"]
+        if math.isnan(core_s):  # no cgroup: every worker's core counted busy
+            core_s = busiest["per_notebook_s"] * busiest["workers"]
+        for line in projection(core_s, cost):
             print(line)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores)")
 
