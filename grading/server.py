@@ -2,7 +2,9 @@
 
 ``python -m grading.server ROOT RUNTIME`` reads jobs (:class:`grading.jobs.Job`) from its standard
 input and writes results (:class:`grading.jobs.Result`) to its standard output, each as a frame
-(8-byte length, then a pickle), and grades each job with :func:`grading.worker.grade_job`.
+(8-byte length, then a pickle), and grades each job with :func:`grading.worker.grade_job`. The
+first frame it reads is the :class:`grading.sandbox.Limits` of the jobs to come, so that the
+first job's kernel starts before that job arrives, as every later job's does.
 
 :class:`GradingProcess` starts one and confines it as the nbgrader subprocesses were confined
 before: a memory cgroup of ``Limits.grader_memory`` (else an address-space limit) and a private
@@ -128,7 +130,8 @@ class GradingProcess:
         try:
             if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:
                 raise EOFError
-        except (EOFError, TimeoutError):
+            write_frame(self.process.stdin, pickle.dumps(limits))  # it starts the first kernel at once
+        except (EOFError, TimeoutError, BrokenPipeError):
             why = self.log_tail()
             self.close()
             raise RuntimeError(f"the grading process did not start: {why}") from None
@@ -252,6 +255,11 @@ def serve(root: Path, runtime: Path) -> None:
                 job = pickle.loads(read_frame(requests))
             except EOFError:
                 return
+            if isinstance(job, Limits):  # sent at the start: the first job's kernel starts before it comes
+                if ahead is None:
+                    folder = next(slots)
+                    ahead = Slot(folder, runtime / folder.name, job, fonts.path()).start()
+                continue
             if ahead is None or ahead.limits != job.limits:
                 if ahead is not None:
                     ahead.close()
