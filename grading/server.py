@@ -265,8 +265,10 @@ def serve(root: Path, runtime: Path) -> None:
                     ahead.close()
                 folder = next(slots)
                 ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path())  # starts its own kernel
-            current, folder = ahead, next(slots)
-            ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path()).start()
+            current, ahead = ahead, None
+            if job.more:  # the next job's kernel starts while this one is graded
+                folder = next(slots)
+                ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path()).start()
             result = grade_job(job, current)
             result.worker = name
             write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
