@@ -50,9 +50,12 @@ class Cluster:
             from grading.server import ROOT_ENV
 
             where = {"local_directory": folder, "env": {ROOT_ENV: folder}} if folder else {}
+            # Its workers' log lines stay out of the terminal: a failed job reaches the run as its result
+            # and a lost worker as a message, while what Dask logs as errors when the cluster closes
+            # (a worker's heartbeat racing the close) would only alarm an instructor.
             self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                         host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                        worker_dashboard_address=None, silence_logs=logging.ERROR, **where)
+                                        worker_dashboard_address=None, silence_logs=logging.CRITICAL, **where)
             self.client = Client(self.cluster)
         self.address = self.client.scheduler.address
         self.started_with = set(self.workers())
