@@ -194,7 +194,14 @@ PRELOAD = "import numpy as _n, matplotlib.pyplot as _p, cnnlib.nn as _c; del _n,
 
 def kernel_env() -> dict[str, str]:
     """The kernel's whole environment (bwrap clears the rest)."""
-    return {**ENV, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
+    return {**ENV, "PATH": f"{Path(interpreter()).parent}:/usr/bin:/bin"}
+
+
+def interpreter() -> str:
+    """This Python as the kernel sees it: its folder with links resolved, since the sandbox binds
+    real paths (a venv linked in from elsewhere), but not the file itself (a venv's ``python`` is
+    a link to the base interpreter; the venv is found from the folder the link is in)."""
+    return os.path.join(_real(os.path.dirname(sys.executable)), os.path.basename(sys.executable))
 
 
 def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
@@ -215,7 +222,7 @@ def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
     nproc = [] if any(isinstance(g, PidsCgroup) for g in groups) else [f"--nproc={limits.processes}"]
     argv += ["--", *become, "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}", *nproc,
              f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", "--core=0",
-             sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
+             interpreter(), "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
              "--HistoryManager.hist_file=:memory:", "--IPKernelApp.ignore_cwd=True",
              f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os; {PRELOAD}"]
     return argv

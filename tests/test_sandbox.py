@@ -233,6 +233,18 @@ def test_the_kernel_loads_cnnlib_compiled_by_the_grader(tmp_path):
     assert found["missing"] == []
 
 
+def test_a_venv_linked_in_from_elsewhere_still_starts_the_kernel(tmp_path, monkeypatch):
+    """A course whose .venv is a link to a venv elsewhere: the sandbox binds real paths only, so the
+    kernel must be started as the real venv's python (and still inside the venv)."""
+    venv = Path(sys.executable).parent.parent
+    link = tmp_path / "course" / ".venv"
+    link.parent.mkdir()
+    link.symlink_to(venv.resolve())
+    monkeypatch.setattr(sys, "executable", str(link / "bin" / Path(sys.executable).name))
+    found = run_probe(tmp_path, "import json, sys, cnnlib.nn\nprint(json.dumps({'prefix': sys.prefix}))")
+    assert found["prefix"] == str(venv.resolve())
+
+
 def test_a_course_cloned_under_tmp_is_still_reachable(tmp_path, monkeypatch):
     """A clone made with ``mktemp -d`` puts the venv under /tmp: the writable /tmp tmpfs must be
     mounted before the read-only binds, or it hides the interpreter (``prlimit: failed to
