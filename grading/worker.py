@@ -44,13 +44,16 @@ def nbgrader_env(extra: dict | None = None) -> dict:
     return env
 
 
-NBGRADER = "import grading, runpy; runpy.run_module('nbgrader', run_name='__main__', alter_sys=True)"
+NBGRADER = ("import grading.db, nbgrader.api, runpy; "
+            "nbgrader.api.get_alembic_version = grading.db.alembic_head; "
+            "runpy.run_module('nbgrader', run_name='__main__', alter_sys=True)")
 
 
 def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout: float = 900,
                  prefix: list[str] = ()):
     """``python -m nbgrader ARGS`` in ``course`` (after the command ``prefix``), in a session of its
-    own, with :mod:`grading` imported first (see its ``rfc3987_syntax``); (returncode, log)."""
+    own, with :mod:`grading` imported first (see its ``rfc3987_syntax``) and a new gradebook's schema
+    revision read in-process (:func:`grading.db.alembic_head`); (returncode, log)."""
     process = subprocess.Popen([*prefix, sys.executable, "-c", NBGRADER, *args], cwd=course,
                                env=env or nbgrader_env(), stdout=subprocess.PIPE,
                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
