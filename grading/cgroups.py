@@ -85,6 +85,28 @@ class Cgroup:
             _remove(folder)
 
 
+LIST = "cgroups"  # in a grading process's folder: the cgroups it was started in, a path a line
+
+
+def record(groups: list[Cgroup], folder: Path) -> None:
+    """Write the paths of ``groups`` into ``folder`` (see :func:`remove_recorded`)."""
+    (folder / LIST).write_text("".join(f"{g.path}\n" for g in groups))
+
+
+def remove_recorded(folder: Path) -> None:
+    """Remove the cgroups recorded in the folders directly below ``folder``, and every cgroup below them:
+    a grading process whose worker was killed, or a run stopped by a signal, leaves its own and its
+    kernels' behind (nobody is left to remove them). Only our own cgroups are taken."""
+    for listing in folder.glob(f"*/{LIST}"):
+        try:
+            paths = [Path(line) for line in listing.read_text().split()]
+        except OSError:
+            continue
+        for path in paths:
+            if path.is_relative_to(ROOT) and path.name.startswith("cnn-grade-") and path.is_dir():
+                Cgroup(path, 1).remove()
+
+
 def _tree(path: Path) -> list[Path]:
     """``path`` and every cgroup folder below it."""
     found = [path]

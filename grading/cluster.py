@@ -39,7 +39,11 @@ class Cluster:
         import dask
         from distributed import Client, LocalCluster
 
+        # worker-saturation 1.0: a worker is sent its next job only when it is free, so jobs start in
+        # queue order (the solution check first, then the students as submitted) instead of waiting
+        # behind another job a worker took ahead (a slow notebook can take minutes).
         dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                         "distributed.scheduler.worker-saturation": 1.0,
                          "distributed.worker.daemon": False,
                          "distributed.admin.tick.limit": "1h"})
         address = address or os.environ.get("DASK_SCHEDULER_ADDRESS") or None
@@ -81,7 +85,8 @@ class Cluster:
                 for worker in self.workers()]
 
     def submit(self, job: Job, priority: int = 0):
-        """Queue ``job``; one of higher ``priority`` (the setup checks) runs before those queued earlier."""
+        """Queue ``job``; jobs of higher ``priority`` run first (Dask orders jobs of equal priority sent
+        in one batch by their keys, not in the order they were submitted)."""
         from grading.server import run
 
         return self.client.submit(run, job, pure=False, priority=priority,

@@ -42,6 +42,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from grading import select
+from grading.cgroups import remove_recorded
 from grading.cluster import Cluster
 from grading.collection import Submission, scan
 from grading.db import DB_URL_HELP, build_template, course_url, export_csv
@@ -128,7 +129,7 @@ def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progres
     last = len(todo) - len(cluster.workers())  # the last jobs leave no kernel started for nothing
     for number, (sub, job) in enumerate(zip(todo, jobs_for(course, todo, template, cells, limits))):
         job.more = number < last
-        future = cluster.submit(job)
+        future = cluster.submit(job, priority=-number)  # in order: Dask orders one batch by its keys
         jobs[future], submissions[future] = job, sub
     problems = checks.problems() if checks is not None else []
     if problems:  # nothing of the students' was merged; their jobs are dropped
@@ -197,6 +198,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
             end_descendants(grace=1.0)  # the embedded cluster's workers, their grading processes, kernels
         if cluster is not None:
             cluster.close()
+        remove_recorded(memory)  # the cgroups of grading processes that could not remove their own
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(memory, ignore_errors=True)
     export_csv(course, url)

@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from grading import sandbox
-from grading.cgroups import MemoryCgroup, PidsCgroup, enter
+from grading.cgroups import MemoryCgroup, PidsCgroup, enter, record
 from grading.jobs import Job, Result
 from grading.sandbox import Limits
 
@@ -120,6 +120,7 @@ class GradingProcess:
             backstop = [] if self.group else [sandbox.PRLIMIT,
                                               f"--as={max(limits.memory, 2 * limits.grader_memory)}"]
             groups = [g for g in (self.group, self.counted) if g]
+            record(groups, self.root)  # for the run to remove should this process's worker be killed
             prefix = enter(groups) + sandbox.runtime_wrapper(runtime, limits) + backstop
         self.log = open(self.root / "server.log", "wb")
         self.process = subprocess.Popen(

@@ -88,12 +88,18 @@ def descendants_of(pid: int) -> list[int]:
     return descendants(pid)
 
 
+def own_cgroups() -> set[Path]:
+    """The cgroups make grade's processes and kernels make, wherever they are."""
+    return set(Path("/sys/fs/cgroup").glob("**/cnn-grade-*"))
+
+
 def test_sigterm_mid_run_leaves_nothing_half_done(tmp_path):
     course = course_with(tmp_path)
     corpus.write(corpus.filled(A), course / "submitted" / "ada" / A, A)
     for student in ("slow_1", "slow_2", "slow_3"):  # still running when the signal comes
         corpus.write(corpus.filled(A, {"convolve2d": "while True:\n    pass\n"}),
                      course / "submitted" / student / A, A)
+    before = own_cgroups()
     process = start(course, "--timeout", "120")
     deadline = time.monotonic() + 240
     while not (course / "grading_results.json").exists() and time.monotonic() < deadline:
@@ -110,6 +116,7 @@ def test_sigterm_mid_run_leaves_nothing_half_done(tmp_path):
     assert "stopped by SIGTERM" in out
     assert [p for p in running if is_running(p)] == []
     assert [f for f in folders if f.exists()] == []
+    assert own_cgroups() <= before, "the run's cgroups (its grading processes' and kernels') are removed"
     records = json.loads((course / "grading_results.json").read_text())
     from nbgrader.api import Gradebook
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
