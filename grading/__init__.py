@@ -6,8 +6,9 @@
 - :mod:`grading.remote`: a test cell run in the grading process, calling the student's functions
   in the kernel (:mod:`grading.kernel_side`) over a data-only wire format (:mod:`grading.portable`);
 - :mod:`grading.jobs`: a job and its result, as data; :mod:`grading.cluster`: jobs on Dask;
-- :mod:`grading.server`: the long-lived grading process of a worker; :mod:`grading.warm`: a job's
-  slot and its kernel started ahead; :mod:`grading.worker`: one job graded in-process by nbgrader;
+- :mod:`grading.server`: the long-lived grading process of a worker; :mod:`grading.slot`: a job's
+  folders; :mod:`grading.zygote`: the sandbox that forks each job's fresh kernel;
+  :mod:`grading.worker`: one job graded in-process by nbgrader;
 - :mod:`grading.run`: the whole run (gradebook from ``solutions/``, jobs, serial merge, CSV);
 - :mod:`grading.report`: the HTML report; :mod:`grading.demo`: the demo class.
 """

@@ -32,7 +32,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Bool, Float, Integer, Unicode
 
 from grading import portable, remote
-from grading.sandbox import HOME, SUBMISSION, give_to_kernel
+from grading.sandbox import give_to_kernel
 from grading.sanitize import sanitize_notebook
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
@@ -45,19 +45,6 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")
 def error(text: str, ename: str = STOPPED) -> NotebookNode:
     """An error output nbgrader counts as a failure, with a message for the student."""
     return NotebookNode(output_type="error", ename=ename, evalue=text, traceback=[f"{ename}: {text}"])
-
-
-# A kernel manager whose sandboxed kernel was started before its submission arrived (grading.warm): the
-# next SandboxExecute in this process takes it; its kernel then copies the submission's files in.
-WARM: list = []
-COPY_IN = ("def __cnn_copy_in__():\n"
-           "    import os, shutil\n"
-           f"    for name in os.listdir({SUBMISSION!r}):\n"
-           f"        source = os.path.join({SUBMISSION!r}, name)\n"
-           "        if os.path.isfile(source) and not os.path.islink(source):\n"
-           f"            shutil.copyfile(source, os.path.join({HOME!r}, name))\n"
-           "__cnn_copy_in__()\n"
-           "del __cnn_copy_in__\n")
 
 
 def prepare(km, runtime: str, max_reply_bytes: int):
@@ -113,17 +100,13 @@ class SandboxExecute(Execute):
                             ).tag(config=True)
 
     def create_kernel_manager(self):
-        """The kernel talks over IPC sockets in the runtime folder (the sandbox has no network); a kernel
-        started ahead for this submission (:data:`WARM`) is taken instead of starting one."""
-        if WARM:
-            self.km, self._copy_in = WARM.pop(), True
-            return self.km
+        """The kernel talks over IPC sockets in the runtime folder (the sandbox has no network)."""
         return prepare(super().create_kernel_manager(), jupyter_runtime_dir(), self.max_reply_bytes)
 
     def preprocess(self, nb, resources=None, km=None):
         self._started = time.perf_counter()
         self._first_cell = None
-        self._copy_in = False
+        self._oom_before = self._oom_kills()
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
         self._output_bytes = 0
@@ -180,8 +163,6 @@ class SandboxExecute(Execute):
 
     def _run_cell(self, cell, resources, index):
         if self._first_cell is None:
-            if self._copy_in:  # a kernel started ahead: the submission's files arrived after it
-                self._probe(COPY_IN, index)
             self._first_cell = time.perf_counter()  # the kernel is up
         if cell.cell_type != "code":
             return cell, resources
@@ -222,12 +203,14 @@ class SandboxExecute(Execute):
 
     def _death_cause(self) -> str:
         """Why the kernel died, as far as the memory cgroup tells."""
-        if self.memory_cgroup:
-            from grading.sandbox import oom_killed
-
-            if oom_killed(self.memory_cgroup):
-                return "it used more memory than the limit and was stopped"
+        if self._oom_kills() > self._oom_before:  # the cgroup outlives one kernel: count this one's
+            return "it used more memory than the limit and was stopped"
         return "out of memory, too many processes, or the code exited or crashed Python"
+
+    def _oom_kills(self) -> int:
+        from grading.sandbox import oom_killed
+
+        return oom_killed(self.memory_cgroup) if self.memory_cgroup else 0
 
     def _trusted_cell(self, cell, source: str, index: int):
         """Run the gradebook's test code here; only calls of the student's functions go to the kernel."""

@@ -31,7 +31,6 @@ class Job:
     notebooks: dict  # notebook name -> {"cells": [grade ids of graded and solution cells], "tests": [...]}
     limits: Limits = field(default_factory=Limits)
     refused: str | None = None  # why the submission cannot be taken at all (a linked folder, a bad name)
-    more: bool = True  # more jobs are likely to follow on this worker: start the next kernel ahead
 
 
 @dataclass

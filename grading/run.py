@@ -126,9 +126,7 @@ def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progres
         checks = Preflight(course, work / "release", template, cells, work, limits, cluster)
     # the submission time is set at the merge, from the collection (the worker's copy is the student's)
     jobs, submissions = {}, {}
-    last = len(todo) - len(cluster.workers())  # the last jobs leave no kernel started for nothing
     for number, (sub, job) in enumerate(zip(todo, jobs_for(course, todo, template, cells, limits))):
-        job.more = number < last
         future = cluster.submit(job, priority=-number)  # in order: Dask orders one batch by its keys
         jobs[future], submissions[future] = job, sub
     problems = checks.problems() if checks is not None else []

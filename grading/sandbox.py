@@ -187,8 +187,8 @@ ENV = {"PYTHONPATH": LIBRARY, "HOME": HOME, "USER": "student", "LOGNAME": "stude
        "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "NBGRADER_EXECUTION": "autograde"}
 
 
-# What every notebook of the course imports, imported while the kernel starts (ahead of its submission,
-# see grading.warm) and left in sys.modules only, not in the student's namespace.
+# What every notebook of the course imports, imported once by the zygote that forks the kernels (see
+# grading.zygote) and left in sys.modules only, not in the student's namespace.
 PRELOAD = "import numpy as _n, matplotlib.pyplot as _p, cnnlib.nn as _c; del _n, _p, _c"
 
 
@@ -205,27 +205,36 @@ def interpreter() -> str:
 
 
 def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
-               groups: list[Cgroup] = (), fonts: Path | None = None) -> list[str]:
+               groups: list[Cgroup] = (), fonts: Path | None = None,
+               python: list[str] | None = None, init: bool = False) -> list[str]:
     """The kernel's command line; ``{connection_file}`` is filled in by jupyter_client.
 
     ``scratch``: a host folder with the submission's own regular files; the kernel sees a copy of
     them in its size-limited ``/home/student``. ``etc``: from :func:`write_etc`. ``groups``: the
     cgroups (memory, pids) to start it in; without a pids cgroup ``RLIMIT_NPROC`` stands in.
     ``fonts``: matplotlib's font list built for the kernels (:class:`grading.fonts.FontList`), or None.
+    ``python``: the interpreter's arguments after ``-P`` (default: ipykernel, as below; the zygote's
+    program, :mod:`grading.zygote`). ``init``: the command is the PID namespace's process 1 (the
+    zygote: no process inside can kill or stop it), not a child of bubblewrap's.
     """
     options, become = _identity()
     argv = enter(list(groups)) + [BWRAP, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
                                   "--unshare-cgroup-try", "--die-with-parent", "--new-session", *options]
+    if init:
+        argv.append("--as-pid-1")
     argv += _filesystem(scratch, runtime, etc, limits, fonts) + ["--chdir", "/", "--clearenv"]
     for key, value in kernel_env().items():
         argv += ["--setenv", key, value]
     nproc = [] if any(isinstance(g, PidsCgroup) for g in groups) else [f"--nproc={limits.processes}"]
     argv += ["--", *become, "/bin/sh", "-c", COPY_IN, "sh", PRLIMIT, f"--as={limits.memory}", *nproc,
              f"--fsize={limits.file_bytes}", f"--nofile={limits.open_files}", "--core=0",
-             interpreter(), "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}",
-             "--HistoryManager.hist_file=:memory:", "--IPKernelApp.ignore_cwd=True",
-             f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os; {PRELOAD}"]
+             interpreter(), "-P", *(python or IPYKERNEL)]
     return argv
+
+
+IPYKERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:",
+             "--IPKernelApp.ignore_cwd=True",
+             f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({HOME!r}); del _os; {PRELOAD}"]
 
 
 def runtime_wrapper(runtime: Path, limits: Limits) -> list[str]:
@@ -248,11 +257,13 @@ def give_to_kernel(path: str, fd: int | None = None) -> None:
             os.chown(path, UID, GID)
 
 
-def write_kernelspec(jupyter_path: Path, argv: list[str]) -> Path:
-    """Write the wrapping kernelspec under ``jupyter_path/kernels``; returns its folder."""
+def write_kernelspec(jupyter_path: Path, argv: list[str], provisioner: dict | None = None) -> Path:
+    """Write the wrapping kernelspec under ``jupyter_path/kernels`` (``provisioner``: jupyter_client's
+    ``kernel_provisioner`` stanza, see :mod:`grading.zygote`); returns its folder."""
     folder = jupyter_path / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
+    metadata = {"debugger": False, **({"kernel_provisioner": provisioner} if provisioner else {})}
     spec = {"argv": argv, "display_name": "Python 3 (grading sandbox)", "language": "python",
-            "interrupt_mode": "message", "env": {}, "metadata": {"debugger": False}}
+            "interrupt_mode": "message", "env": {}, "metadata": metadata}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return folder

@@ -240,7 +240,8 @@ def serve(root: Path, runtime: Path) -> None:
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
-    from grading.warm import Slot
+    from grading import zygote
+    from grading.slot import Slot
     from grading.worker import grade_job  # nbgrader, nbconvert, the checker: imported once, here
 
     replies = os.fdopen(os.dup(1), "wb")
@@ -248,34 +249,38 @@ def serve(root: Path, runtime: Path) -> None:
     write_frame(replies, READY)
     requests = sys.stdin.buffer.fileno()
     name = f"{socket.gethostname()}:{os.getpid()}"
-    slots = (Path(root / f"{n:05d}") for n in range(1, sys.maxsize))
-    ahead: Slot | None = None  # the next job's slot, its kernel started while this job is graded
+    numbers = iter(range(1, sys.maxsize))
+    current: zygote.Zygote | None = None  # forks this process's kernels, one per job
+
+    def zygote_for(limits: Limits) -> zygote.Zygote:
+        nonlocal current
+        if current is not None and (current.limits != limits or not current.alive()):
+            current.close()
+            current = None
+        if current is None:
+            name = f"zygote-{next(numbers)}"
+            current = zygote.start(root / name, runtime / name, limits, fonts.path())
+        return current
+
     try:
         while True:
             try:
                 job = pickle.loads(read_frame(requests))
             except EOFError:
                 return
-            if isinstance(job, Limits):  # sent at the start: the first job's kernel starts before it comes
-                if ahead is None:
-                    folder = next(slots)
-                    ahead = Slot(folder, runtime / folder.name, job, fonts.path()).start()
+            if isinstance(job, Limits):  # sent at the start: the zygote imports before the first job comes
+                if job.sandbox:
+                    zygote_for(job)
                 continue
-            if ahead is None or ahead.limits != job.limits:
-                if ahead is not None:
-                    ahead.close()
-                folder = next(slots)
-                ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path())  # starts its own kernel
-            current, ahead = ahead, None
-            if job.more:  # the next job's kernel starts while this one is graded
-                folder = next(slots)
-                ahead = Slot(folder, runtime / folder.name, job.limits, fonts.path()).start()
-            result = grade_job(job, current)
+            number = next(numbers)
+            folder, private = root / f"{number:05d}", runtime / f"{number:05d}"
+            slot = Slot(folder, private, job.limits, zygote_for(job.limits) if job.limits.sandbox else None)
+            result = grade_job(job, slot)
             result.worker = name
             write_frame(replies, pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL))
     finally:
-        if ahead is not None:
-            ahead.close()
+        if current is not None:
+            current.close()
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from grading import execute, intake
 from grading.execute import STOPPED
 from grading.jobs import Job, Result
 from grading.sandbox import KERNEL_NAME, REPO, Limits
-from grading.warm import Slot, discard
+from grading.slot import Slot
 
 
 def nbgrader_env(extra: dict | None = None) -> dict:
@@ -287,8 +287,8 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
 
 
 def grade_job(job: Job, slot: Slot) -> Result:
-    """Grade one job in this process, in ``slot`` (its folders, cgroups and perhaps a kernel started
-    ahead; closed afterwards); never raises for a student's fault."""
+    """Grade one job in this process, in ``slot`` (its folders and its kernel's sandbox; closed
+    afterwards); never raises for a student's fault."""
     start = time.perf_counter()
     result = Result(job.student, job.assignment)
     private = slot.folder / "course"
@@ -305,9 +305,6 @@ def grade_job(job: Job, slot: Slot) -> Result:
             return finished(result, start)
         (private / "gradebook.db").write_bytes(job.template)
         config = configure(job.course_config, private, job.limits, slot.memory)
-        ready = slot.take()
-        if ready is not None:
-            execute.WARM.append(ready)
         with environment({"JUPYTER_PATH": str(slot.jupyter), "JUPYTER_RUNTIME_DIR": str(slot.runtime),
                           "JUPYTER_CONFIG_DIR": str(slot.folder / "config"),
                           "IPYTHONDIR": str(slot.folder / "ipython")}):
@@ -318,8 +315,6 @@ def grade_job(job: Job, slot: Slot) -> Result:
         result.log += traceback.format_exc()
         result.messages.append(f"grading failed: {type(error).__name__}: {intake.shown(str(error))}")
     finally:
-        while execute.WARM:  # not taken (nothing was run)
-            discard(execute.WARM.pop())
         slot.close()
     return finished(result, start)
 

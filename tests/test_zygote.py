@@ -1,0 +1,199 @@
+"""Kernels forked from the zygote (grading.zygote): each starts as clean as a new sandbox would.
+
+A hostile kernel is run first and does its worst to the sandbox it shares with the next kernels
+(files in every writable folder, a background process that outlives it, System V shared memory,
+a folder it cannot be entered, signals and ptrace against the zygote); the next kernel, forked
+from the same zygote, must find none of it. The tests run as root (CI) and, through
+:func:`test_the_zygote_holds_for_an_ordinary_user`, as a throw-away ordinary user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from grading import execute, sandbox, zygote
+from grading.sandbox import Limits
+from tests._as_user import run_as_ordinary_user
+
+LIMITS = Limits(scratch_bytes=8 << 20, runtime_bytes=8 << 20, processes=32, memory=1 << 30)
+pytestmark = pytest.mark.skipif(not Path(sandbox.BWRAP).exists(), reason="bubblewrap is not installed")
+
+
+@pytest.fixture
+def forks(tmp_path):
+    """A zygote, as a grading process starts one; yields it and closes it."""
+    made = zygote.start(tmp_path / "zygote", tmp_path / "runtime", LIMITS)
+    yield made
+    made.close()
+
+
+def run_kernel(made: zygote.Zygote, code: str, files: dict[str, str] | None = None) -> str:
+    """Fork a kernel with the submission's ``files``, run ``code`` in it, shut it down; its output."""
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    for name, text in (files or {}).items():
+        (made.submission / name).write_text(text)
+        (made.submission / name).chmod(0o644)
+
+    async def run() -> str:
+        specs = KernelSpecManager(kernel_dirs=[str(made.jupyter / "kernels")])
+        km = AsyncKernelManager(kernel_name=sandbox.KERNEL_NAME, kernel_spec_manager=specs)
+        execute.prepare(km, str(made.runtime), 1 << 20)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        out: list[str] = []
+        try:
+            await kc.wait_for_ready(timeout=60)
+            await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
+                m["content"].get("text", "") if m["msg_type"] == "stream" else
+                "\n".join(m["content"].get("traceback", []))))
+        finally:
+            kc.stop_channels()
+            await km.shutdown_kernel(now=True)
+        return "".join(out)
+
+    try:
+        return asyncio.run(run())
+    finally:
+        made.reset()
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+HOSTILE = r"""
+import ctypes, json, os, signal, subprocess
+from pathlib import Path
+for folder in (os.environ["HOME"], "/tmp", "/dev/shm", "/tmp/.ipython"):
+    os.makedirs(folder, exist_ok=True)
+    Path(folder, "planted.py").write_text("raise SystemExit('planted')")
+Path(os.environ["HOME"], "ipython_config.py").write_text("raise SystemExit('planted')")
+os.makedirs("/tmp/.ipython/profile_default/startup", exist_ok=True)
+Path("/tmp/.ipython/profile_default/startup/00-planted.py").write_text("PLANTED = True")
+locked = Path("/tmp/locked/inner")
+locked.mkdir(parents=True)
+(locked / "f").write_text("x")
+os.chmod(locked, 0)
+os.chmod("/tmp/locked", 0)
+subprocess.Popen(["sleep", "900"], start_new_session=True)
+subprocess.Popen(["/bin/sh", "-c", "(sleep 900 &) ; exit 0"])  # a daemon: its parent is gone at once
+libc = ctypes.CDLL(None, use_errno=True)
+shm = libc.shmget(0, 4096, 0o1666)  # IPC_PRIVATE, IPC_CREAT | 0666
+found = {"shm": shm}
+def attempt(action):
+    try:
+        action()
+        return "done"
+    except OSError as error:
+        return type(error).__name__
+found["kill_1"] = attempt(lambda: os.kill(1, signal.SIGKILL))
+found["stop_1"] = attempt(lambda: os.kill(1, signal.SIGSTOP))
+found["int_1"] = attempt(lambda: os.kill(1, signal.SIGINT))
+found["kill_all"] = attempt(lambda: os.kill(-1, signal.SIGKILL))
+found["mem_1"] = attempt(lambda: open("/proc/1/mem", "rb").read(1))
+found["environ_1"] = attempt(lambda: open("/proc/1/environ", "rb").read())
+found["fd_1"] = attempt(lambda: os.listdir("/proc/1/fd"))
+found["ptrace_1"] = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH: -1 when refused
+found["uid"] = os.getuid()
+status = dict(line.split(":\t", 1) for line in open("/proc/self/status").read().splitlines() if ":\t" in line)
+found["caps"] = int(status["CapEff"], 16)
+found["no_new_privs"] = status["NoNewPrivs"].strip()
+print(json.dumps(found))
+"""
+
+LOOK = r"""
+import json, os
+def listing(folder):
+    return sorted(os.path.join(d, f) for d, dirs, files in os.walk(folder) for f in files + dirs)
+pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+names = {p: open(f"/proc/{p}/comm").read().strip() for p in pids if os.path.exists(f"/proc/{p}/comm")}
+import numpy
+print(json.dumps({"home": listing(os.environ["HOME"]), "tmp": listing("/tmp"), "shm": listing("/dev/shm"),
+                  "sysv": open("/proc/sysvipc/shm").read().splitlines()[1:],
+                  "others": [n for p, n in names.items() if p not in (1, os.getpid()) and p != os.getppid()],
+                  "planted": "PLANTED" in globals(), "cwd": os.getcwd(), "own": open("mine.txt").read(),
+                  "random": numpy.random.randint(1 << 30), "pid": os.getpid()}))
+"""
+
+
+def test_nothing_a_kernel_leaves_reaches_the_next(forks):
+    hostile = last_json(run_kernel(forks, HOSTILE))
+    assert hostile["uid"] == 65534 and hostile["caps"] == 0 and hostile["no_new_privs"] == "1"
+    assert hostile["shm"] >= 0  # it did leave a segment
+    for attack in ("mem_1", "environ_1", "fd_1"):  # the zygote's memory and files: not the kernel's
+        assert hostile[attack] == "PermissionError", (attack, hostile)
+    assert hostile["ptrace_1"] == -1
+    process = forks.process
+    first = last_json(run_kernel(forks, LOOK, {"mine.txt": "second"}))
+    assert forks.process is process and forks.alive()  # signals did not reach process 1
+    assert first["home"] == [os.path.join(sandbox.HOME, "mine.txt")]
+    left = [p for p in first["tmp"] + first["shm"] if "planted" in p or "locked" in p]
+    assert left == [], left
+    assert first["shm"] == [] and first["sysv"] == []
+    assert first["others"] == [], first["others"]  # the sleeps, the daemon: all gone
+    assert not first["planted"] and first["cwd"] == sandbox.HOME and first["own"] == "second"
+    second = last_json(run_kernel(forks, LOOK, {"mine.txt": "third"}))
+    assert second["own"] == "third" and second["random"] != first["random"]  # a fresh seed each
+    assert second["pid"] != first["pid"]  # a new process every time
+
+
+def test_a_kernel_cannot_reach_the_zygote_s_requests(forks):
+    """The kernel holds none of the zygote's pipes: it cannot ask for forks or read the events."""
+    code = ("import os, json\n"
+            "links = []\n"
+            "for fd in os.listdir('/proc/self/fd'):\n"
+            "    try:\n"
+            "        links.append(os.readlink(f'/proc/self/fd/{fd}'))\n"
+            "    except OSError:\n"
+            "        pass  # the listing's own\n"
+            "print(json.dumps(links))")
+    links = json.loads(run_kernel(forks, code).strip().splitlines()[-1])
+    ours = {os.readlink(f"/proc/self/fd/{stream.fileno()}") for stream in (forks.process.stdin,
+                                                                            forks.process.stdout)}
+    assert len(ours) == 2 and not set(links) & ours, links  # a pipe's two ends share one inode
+    assert sum(link.startswith("pipe:") for link in links) <= 6  # ipykernel's own output pipes only
+
+
+def test_a_killed_kernel_is_cleaned_up_before_the_next_one(forks):
+    """A kernel that never returns is killed with what it started; the next fork still works."""
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    async def start_and_leave():
+        specs = KernelSpecManager(kernel_dirs=[str(forks.jupyter / "kernels")])
+        km = AsyncKernelManager(kernel_name=sandbox.KERNEL_NAME, kernel_spec_manager=specs)
+        execute.prepare(km, str(forks.runtime), 1 << 20)
+        await km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        await kc.wait_for_ready(timeout=60)
+        kc.execute("import subprocess, time\nsubprocess.Popen(['sleep', '900'])\ntime.sleep(900)")
+        await asyncio.sleep(1)
+        kc.stop_channels()
+
+    asyncio.run(start_and_leave())
+    forks.reset()  # as a job's slot is closed: the kernel still runs, and is killed
+    after = last_json(run_kernel(forks, LOOK, {"mine.txt": "next"}))
+    assert after["others"] == [] and after["own"] == "next"
+
+
+def test_a_fork_while_a_kernel_runs_is_refused(forks):
+    kernel = forks.fork(zygote.KERNEL_ARGV[1:])
+    with pytest.raises(RuntimeError, match="still running"):
+        forks.fork(zygote.KERNEL_ARGV[1:])
+    kernel.kill()
+    assert kernel.wait() == -9
+
+
+def test_the_zygote_holds_for_an_ordinary_user():
+    """This file again, as a throw-away user (a user namespace instead of setpriv)."""
+    run_as_ordinary_user(Path(__file__), "not ordinary_user")
+
