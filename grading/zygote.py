@@ -64,9 +64,9 @@ class Zygote:
                                    PidsCgroup.create(limits.processes + 1)) if g]  # + the zygote
         self.memory = next((str(g.path) for g in self.groups if isinstance(g, MemoryCgroup)), "")
         etc = sandbox.write_etc(folder / "etc")
-        source = f"PRELOAD = {sandbox.PRELOAD!r}\n" + (Path(__file__).parent / "zygote_inside.py").read_text()
-        argv = sandbox.bwrap_argv(self.submission, runtime, etc, limits, self.groups, fonts, ["-c", source],
-                                  init=True)
+        source = (Path(__file__).parent / "zygote_inside.py").read_text()
+        argv = sandbox.bwrap_argv(self.submission, runtime, etc, limits, self.groups, fonts,
+                                  ["-c", source, sandbox.PRELOAD], init=True)
         sandbox.write_kernelspec(self.jupyter, KERNEL_ARGV, {"provisioner_name": PROVISIONER,
                                                              "config": {"zygote": self.id}})
         self.events: queue.Queue = queue.Queue()

@@ -1,8 +1,8 @@
 """The zygote's program: it runs inside the sandbox, as the student, and forks one kernel at a time.
 
-Sent as text to ``python -P -c`` (:mod:`grading.zygote`); only the standard library and what the
-kernels import are on its path. It imports once what every kernel needs (NumPy, matplotlib's
-pyplot, ``cnnlib``, ipykernel and IPython), then answers one JSON line per request on its
+Sent as text to ``python -P -c SOURCE PRELOAD`` (:mod:`grading.zygote`); only the standard library
+and what the kernels import are on its path. It imports once what every kernel needs (``PRELOAD``:
+NumPy, matplotlib's pyplot, ``cnnlib``; ipykernel and IPython), then answers one JSON line per request on its
 standard input, one JSON line per event on its standard output:
 
 - ``{"fork": argv}``: a fresh process is forked from this one; it copies the submission's files
@@ -35,42 +35,53 @@ PR_SET_PDEATHSIG, PR_SET_DUMPABLE = 1, 4
 IPC_RMID = 0
 
 libc = ctypes.CDLL(None, use_errno=True)
-libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's end is ours (and the sandbox's)
-signal.signal(signal.SIGINT, signal.SIG_IGN)  # as process 1, only signals it handles reach it from inside
-replies = os.fdopen(os.dup(1), "w", buffering=1)
-requests = os.dup(0)
-control = (replies.fileno(), requests)
-null = os.open(os.devnull, os.O_RDWR)
-os.dup2(null, 0)
-os.dup2(2, 1)  # anything printed goes to the grader's log, never into the replies
-
-sys.modules["debugpy"] = None  # ipykernel's debugger (0.2 s of imports a kernel) is not offered
-exec(PRELOAD)  # noqa: F821  (prepended by the grader: the imports every notebook of the course needs)
-import sqlite3  # noqa: E402,F401  (IPython's history, kept in memory)
-
-import ipykernel.ipkernel  # noqa: E402,F401
-import ipykernel.zmqshell  # noqa: E402,F401
-import IPython.core.debugger  # noqa: E402,F401
-from ipykernel import kernelapp  # noqa: E402
 
 
-def send(**event):
-    replies.write(json.dumps(event) + "\n")
+class Channel:
+    """The grader's requests and the zygote's events: its standard input and output, moved to
+    descriptors of their own (which a kernel closes first thing); 0 and 1 become /dev/null and the log."""
+
+    def __init__(self):
+        self.replies = os.fdopen(os.dup(1), "w", buffering=1)
+        self.requests = os.dup(0)
+        self.pending = b""
+        os.dup2(os.open(os.devnull, os.O_RDWR), 0)
+        os.dup2(2, 1)  # anything printed goes to the grader's log, never into the events
+
+    def fds(self) -> tuple:
+        return self.replies.fileno(), self.requests
+
+    def send(self, **event) -> None:
+        self.replies.write(json.dumps(event) + "\n")
+
+    def waiting(self) -> bool:
+        """A request was read already (select cannot see it)."""
+        return b"\n" in self.pending
+
+    def read(self):
+        """The next request, or None at the end of input (read unbuffered: select must see what is left)."""
+        while b"\n" not in self.pending:
+            chunk = os.read(self.requests, 65536)
+            if not chunk:
+                return None
+            self.pending += chunk
+        line, self.pending = self.pending.split(b"\n", 1)
+        return json.loads(line)
 
 
-pending = [b""]
+def prepare(preload: str) -> None:
+    """Protect this process, then import what every kernel needs (``preload``: the course's imports)."""
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # bubblewrap's end is ours (and the sandbox's)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as process 1, only signals it handles reach it from inside
+    sys.modules["debugpy"] = None  # ipykernel's debugger (0.2 s of imports a kernel) is not offered
+    exec(preload, {})
+    import sqlite3  # noqa: F401  (IPython's history, kept in memory)
 
-
-def read_request():
-    """The next request, or None at the end of input (read unbuffered: select must see what is left)."""
-    while b"\n" not in pending[0]:
-        chunk = os.read(requests, 65536)
-        if not chunk:
-            return None
-        pending[0] += chunk
-    line, pending[0] = pending[0].split(b"\n", 1)
-    return json.loads(line)
+    import ipykernel.ipkernel  # noqa: F401
+    import ipykernel.kernelapp  # noqa: F401
+    import ipykernel.zmqshell  # noqa: F401
+    import IPython.core.debugger  # noqa: F401
 
 
 def copy_in() -> None:
@@ -81,11 +92,11 @@ def copy_in() -> None:
             shutil.copyfile(source, os.path.join(HOME, name))
 
 
-def kernel(argv: list) -> None:
+def kernel(argv: list, channel: Channel) -> None:
     """In the forked process: run ipykernel as ``python -m ipykernel_launcher argv`` would; never returns."""
     code = 1
     try:
-        for fd in control:
+        for fd in channel.fds():
             os.close(fd)
         os.closerange(3, os.sysconf("SC_OPEN_MAX"))
         libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # as any process: the zygote's own stays off
@@ -97,6 +108,8 @@ def kernel(argv: list) -> None:
 
         numpy.random.seed()  # noqa: NPY002  (the legacy global state, as in a fresh process: not the zygote's)
         sys.argv = ["ipykernel_launcher", *argv]
+        from ipykernel import kernelapp
+
         kernelapp.launch_new_instance()
         code = 0
     except SystemExit as stop:
@@ -197,27 +210,28 @@ def clean() -> None:
         sys.exit(3)
 
 
-def serve() -> None:
+def serve(channel: Channel) -> None:
     if len(os.listdir("/proc/self/task")) != 1:  # a fork copies only the calling thread
         sys.exit("zygote: a thread was started while importing; cannot fork safely")
     clean()
-    send(ready=True)
+    channel.send(ready=True)
     while True:
-        request = read_request()
+        request = channel.read()
         if request is None:
             return
         if "fork" not in request:
             continue
         child = os.fork()
         if child == 0:
-            kernel(request["fork"])
-        send(started=child)
+            kernel(request["fork"], channel)
+        channel.send(started=child)
         watch = os.pidfd_open(child)
         code = None
         while code is None:
-            ready = [requests] if b"\n" in pending[0] else select.select([requests, watch], [], [])[0]
+            ready = [channel.requests] if channel.waiting() else select.select(
+                [channel.requests, watch], [], [])[0]
             if watch not in ready:
-                request = read_request()
+                request = channel.read()
                 if request is not None and "kill" not in request:
                     continue
                 os.kill(child, signal.SIGKILL)  # killed, or the grader is gone
@@ -225,10 +239,13 @@ def serve() -> None:
             code = os.waitstatus_to_exitcode(status)
         os.close(watch)
         clean()
-        send(exited=code)
+        channel.send(exited=code)
 
 
-try:
-    serve()
-finally:
-    kill_all()
+if __name__ == "__main__":  # python -P -c SOURCE PRELOAD, in the sandbox
+    events = Channel()
+    prepare(sys.argv[1])
+    try:
+        serve(events)
+    finally:
+        kill_all()
