@@ -240,6 +240,10 @@ def serve(root: Path, runtime: Path) -> None:
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
 
+    from grading import speedups
+
+    speedups.install()
+
     from grading import zygote
     from grading.slot import Slot
     from grading.worker import grade_job  # nbgrader, nbconvert, the checker: imported once, here

@@ -40,6 +40,9 @@ class Slot:
     def close(self) -> None:
         """End the job's kernel if it still runs, clean the sandbox for the next one, remove the folders."""
         if self.zygote is not None:
-            self.zygote.reset()
+            try:
+                self.zygote.reset()
+            except Exception:  # whatever went wrong, it forks nothing more: the next job starts a new one
+                self.zygote.close()
         for path in self._own:
             shutil.rmtree(path, ignore_errors=True)

@@ -123,6 +123,8 @@ class Zygote:
             self.child.kill()
             self.child.wait()
         for folder in (self.submission, self.runtime):
+            if not folder.is_dir():  # closed (it ended, or did not clean up in time)
+                continue
             for entry in folder.iterdir():
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)

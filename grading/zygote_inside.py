@@ -135,18 +135,39 @@ def kill_all() -> None:
             return
 
 
-def open_up(folder: str) -> None:
-    """Make every folder below ``folder`` enterable and writable again (the kernel, the same user, may
-    have locked some), not crossing into mount points (the grader's binds)."""
-    for top, dirs, _ in os.walk(folder):
-        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(top, d))]
-        for name in dirs:
-            path = os.path.join(top, name)
-            if not os.path.islink(path):
-                try:
-                    os.chmod(path, 0o700)
-                except OSError:
-                    pass
+def remove_tree(path: str) -> None:
+    """Remove the folder ``path`` and everything in it, however deep (a kernel can nest folders far past
+    the path length limit, Python's recursion limit and its open-file limit) and however locked (the
+    kernel, the same user, may have taken its own permissions away). It goes down and up with
+    ``chdir``, holding only the names on the way down; mount points are left alone."""
+    def enter(name: str) -> None:
+        try:
+            os.chmod(name, 0o700)
+        except OSError:
+            pass
+        os.chdir(name)
+
+    os.chdir(os.path.dirname(path))
+    names = [os.path.basename(path)]
+    try:
+        enter(names[0])
+        while names:  # here: the folder names[-1]
+            below = None
+            with os.scandir(".") as entries:
+                for entry in entries:
+                    if not entry.is_dir(follow_symlinks=False):
+                        os.unlink(entry.name)
+                    elif os.stat(entry.name, follow_symlinks=False).st_dev == os.stat(".").st_dev:
+                        below = entry.name
+                        break
+            if below is not None:
+                enter(below)
+                names.append(below)
+            else:
+                os.chdir("..")
+                os.rmdir(names.pop())
+    finally:
+        os.chdir("/")  # a kernel is forked with the zygote's folder
 
 
 def empty(folder: str) -> None:
@@ -155,16 +176,19 @@ def empty(folder: str) -> None:
         os.chmod(folder, 0o1777)
     except OSError:
         pass
-    open_up(folder)
     for entry in os.scandir(folder):
         path = entry.path
         if os.path.ismount(path):
             continue
         if entry.is_dir(follow_symlinks=False):
+            try:
+                os.chmod(path, 0o700)
+            except OSError:
+                pass
             if any(os.path.ismount(os.path.join(path, name)) for name in os.listdir(path)):
                 empty(path)
             else:
-                shutil.rmtree(path)
+                remove_tree(path)
         else:
             os.unlink(path)
 

@@ -83,6 +83,12 @@ locked.mkdir(parents=True)
 (locked / "f").write_text("x")
 os.chmod(locked, 0)
 os.chmod("/tmp/locked", 0)
+os.chdir("/dev/shm")
+for _ in range(2500):  # past PATH_MAX, Python's recursion limit and the open-file limit
+    os.mkdir("deep")
+    os.chdir("deep")
+os.chmod(".", 0)
+os.chdir(os.environ["HOME"])
 subprocess.Popen(["sleep", "900"], start_new_session=True)
 subprocess.Popen(["/bin/sh", "-c", "(sleep 900 &) ; exit 0"])  # a daemon: its parent is gone at once
 libc = ctypes.CDLL(None, use_errno=True)
@@ -135,7 +141,7 @@ def test_nothing_a_kernel_leaves_reaches_the_next(forks):
     first = last_json(run_kernel(forks, LOOK, {"mine.txt": "second"}))
     assert forks.process is process and forks.alive()  # signals did not reach process 1
     assert first["home"] == [os.path.join(sandbox.HOME, "mine.txt")]
-    left = [p for p in first["tmp"] + first["shm"] if "planted" in p or "locked" in p]
+    left = [p for p in first["tmp"] + first["shm"] if "planted" in p or "locked" in p or "deep" in p]
     assert left == [], left
     assert first["shm"] == [] and first["sysv"] == []
     assert first["others"] == [], first["others"]  # the sleeps, the daemon: all gone
