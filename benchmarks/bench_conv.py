@@ -15,6 +15,11 @@ replayed bare on operands laid out beforehand; that over PyTorch's time (``/torc
 layout of the copies can reach PyTorch with these products); ``rest``, cnnlib's time outside the
 products (building columns, col2im, transposes, Winograd's transforms, allocations); and the MiB
 the products read and write, which the copies around them have to write or read once too.
+
+``--split on|off`` forces cnnlib's batch split across threads (``cnnlib/functional/batch_threads.py``)
+on or off for every layer, for comparing the two in separate runs: in one process the split
+runs right after multi-threaded products would find OpenBLAS's idle threads still spinning
+(they wait about 0.1 s for more work before they sleep) and compete with them for the cores.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from functools import partial
 import numpy as np
 
 import cnnlib.functional as F
+from cnnlib.functional import batch_threads
 
 
 @dataclass(frozen=True)
@@ -172,11 +178,16 @@ def main() -> None:
                         help="only the layers whose names contain one of these")
     parser.add_argument("--floor", action="store_true",
                         help="also time the bare matrix products (the BLAS floor)")
+    parser.add_argument("--split", choices=("on", "off"), default=None,
+                        help="force cnnlib's batch split across threads on or off for every layer")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     layers = [layer for layer in LAYERS if not args.layers or any(s in layer.name for s in args.layers)]
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
+    if args.split:
+        batch_threads.MAX_WORK = 1 << 62 if args.split == "on" else -1
+        blas += f", batch split forced {args.split}"
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats; "
           f"load average {os.getloadavg()[0]:.2f}")

@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 import cnnlib.functional as F
-from cnnlib.functional import winograd
+from cnnlib.functional import batch_threads, conv_transpose, winograd
 from cnnlib.functional._geometry import ConvGeometry
+from cnnlib.functional.conv_transpose import scatter_rows, scatter_transposed
+from cnnlib.functional.correlate import conv_arguments
 from cnnlib.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 
 torch = pytest.importorskip("torch")
@@ -172,3 +174,129 @@ def test_float64_keeps_the_exact_im2col_path(monkeypatch, one_blas_thread):
     # float32 below the channel threshold does not run it either.
     small = winograd.MIN_CHANNELS - 1
     F.conv2d(x[:, :small].astype(np.float32), weight[:small, :small].astype(np.float32), padding=1)
+
+
+# The batch split across threads (batch_threads.py): small float32 layers on several BLAS threads.
+
+
+@pytest.fixture
+def two_blas_threads(monkeypatch):
+    """The split runs only with more than one BLAS thread; pytest's process may have one."""
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 2)
+
+
+def layer_geometry(batch=8, c_in=6, c_out=16, size=14, kernel=5, groups=1):
+    out = size - kernel + 1
+    return ConvGeometry(batch, c_in, c_out, groups, (size, size), (kernel, kernel), (out, out),
+                        (1, 1), (0, 0), (1, 1))
+
+
+def test_the_split_applies_to_small_float32_layers_on_several_blas_threads(monkeypatch, two_blas_threads):
+    f32 = np.dtype(np.float32)
+    assert batch_threads.batch_parts(layer_geometry(), f32) == 2  # LeNet's C3
+    assert batch_threads.work_per_image(layer_geometry()) == 16 * 6 * 25 * 100
+    assert batch_threads.batch_parts(layer_geometry(), np.dtype(np.float64)) == 1
+    assert batch_threads.batch_parts(layer_geometry(batch=1), f32) == 1
+    # CIFAR's 32 -> 64 at 16x16, 4.7 million multiply-adds an image: BLAS's threads win there.
+    assert batch_threads.batch_parts(layer_geometry(c_in=32, c_out=64, size=18, kernel=3), f32) == 1
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 1)
+    assert batch_threads.batch_parts(layer_geometry(), f32) == 1
+
+
+def test_over_batch_runs_each_part_on_one_blas_thread_and_gives_the_threads_back():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if winograd.blas_threads() != 2:
+            pytest.skip("numpy's BLAS cannot be set to 2 threads")
+        seen = []
+
+        def work(part):
+            seen.append(winograd.blas_threads())
+            # A split inside a split runs unsplit (the lock), on the caller's thread.
+            assert batch_threads.over_batch(lambda inner: inner, 4, 2) == [slice(0, 4)]
+            return part
+
+        assert batch_threads.over_batch(work, 7, 2) == [slice(0, 3), slice(3, 7)]
+        assert seen == [1, 1] and winograd.blas_threads() == 2
+
+        def fail(part):
+            raise ValueError(part.start)
+
+        with pytest.raises(ValueError):
+            batch_threads.over_batch(fail, 4, 2)
+        assert winograd.blas_threads() == 2
+        assert batch_threads.over_batch(lambda part: part, 5, 1) == [slice(0, 5)]
+
+
+SPLIT_LAYERS = [  # conv2d keyword arguments
+    dict(),
+    dict(padding=1),
+    dict(padding="same"),
+    dict(stride=2, padding=2),
+    dict(dilation=2, padding=(1, 2)),
+    dict(groups=2, padding=1),
+]
+
+
+@pytest.mark.parametrize("kwargs", SPLIT_LAYERS)
+def test_split_layers_match_the_unsplit_and_torch(monkeypatch, two_blas_threads, kwargs):
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((5, 6, 14, 13), dtype=np.float32)  # parts of 2 and 3 images
+    weight = rng.standard_normal((16, 6 // kwargs.get("groups", 1), 5, 5), dtype=np.float32)
+    bias = rng.standard_normal(16, dtype=np.float32)
+    calls = []
+    real = batch_threads.over_batch
+    monkeypatch.setattr(batch_threads, "over_batch", lambda *a: calls.append(a[2]) or real(*a))
+    for module in (F.conv.__name__, "cnnlib.functional.conv_backward"):
+        monkeypatch.setattr(f"{module}.over_batch", batch_threads.over_batch)
+    out = F.conv2d(x, weight, bias, **kwargs)
+    grad_out = rng.standard_normal(out.shape, dtype=np.float32)
+    grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
+    assert calls == [2, 2]
+    monkeypatch.setattr(batch_threads, "MAX_WORK", -1)  # the same layer unsplit
+    unsplit = (F.conv2d(x, weight, bias, **kwargs), *F.conv2d_backward(grad_out, x, weight, **kwargs))
+    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), (out, *grads), unsplit):
+        assert ours.shape == ref.shape and ours.dtype == np.float32 and ours.flags.c_contiguous, name
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4 * np.abs(ref).max(), err_msg=name)
+    if set(kwargs) <= {"padding"} and kwargs.get("padding") != "same":
+        pads = kwargs.get("padding", 0)
+        check_close((out, grads[0], grads[1]), x, weight, bias, grad_out, (pads, pads))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scatter_rows_is_the_scatter(dtype):
+    """Folding the kernel's columns into the product: the same sums as col2im's, any padding and
+    dilation (a run moved past its row must land on junk columns only)."""
+    rng = np.random.default_rng(5)
+    for padding, dilation, kernel in [(0, 1, (3, 4)), (2, 1, (5, 5)), ((2, 0), (1, 2), (3, 3)),
+                                      ((0, 3), 2, (2, 4)), (1, (2, 1), (4, 1))]:
+        x = rng.standard_normal((3, 6, 11, 10)).astype(dtype)
+        w = rng.standard_normal((7, 6, *kernel)).astype(dtype)
+        g = conv_arguments("conv2d", x, w, None, 1, padding, dilation, 1)
+        y = rng.standard_normal((3, 7, *g.out_size)).astype(dtype)
+        ours = scatter_rows(y, w, g)
+        assert ours.dtype == dtype and ours.shape == x.shape and ours.flags.c_contiguous
+        exact = scatter_transposed(y.astype(np.float64), w.astype(np.float64), g)
+        np.testing.assert_allclose(ours, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+@pytest.mark.parametrize("padding", [0, 2])
+def test_lenet_c3_input_gradient_folds_the_kernel_columns_in_float32_only(monkeypatch, padding):
+    """C_out < K_h C_in (LeNet's C3, 6 -> 16, 5x5): float32 takes scatter_rows, float64 the planes."""
+    calls = []
+    for name in ("scatter_rows", "scatter_planes"):
+        real = getattr(conv_transpose, name)
+        monkeypatch.setattr(conv_transpose, name, lambda *a, _r=real, _n=name: calls.append(_n) or _r(*a))
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 6, 14, 14), dtype=np.float32)
+    weight = rng.standard_normal((16, 6, 5, 5), dtype=np.float32)
+    bias = rng.standard_normal(16, dtype=np.float32)
+    out = F.conv2d(x, weight, bias, padding=padding)
+    grad_out = rng.standard_normal(out.shape, dtype=np.float32)
+    grad_x, grad_w, _ = F.conv2d_backward(grad_out, x, weight, padding=padding)
+    check_close((out, grad_x, grad_w), x, weight, bias, grad_out, (padding, padding))
+    assert set(calls) == {"scatter_rows"}
+    calls.clear()
+    F.conv2d_backward(grad_out.astype(np.float64), x.astype(np.float64), weight.astype(np.float64),
+                      padding=padding)
+    assert calls == ["scatter_planes"]

@@ -24,6 +24,7 @@ from .. import _checks
 from ..geometry import same_padding
 from . import winograd
 from ._geometry import ConvGeometry
+from .batch_threads import batch_parts, over_batch, part_geometry
 from .correlate import channels_last, conv_arguments, correlate
 from .im2col import channels_last_cols, im2col, image_to_cols, kernels_from_channels_last
 
@@ -82,10 +83,16 @@ def conv2d(
     ``H_out = floor((H + 2 P_h - D_h (K_h - 1) - 1) / S_h) + 1`` (likewise W_out).
     """
     call = conv_call("conv2d", x, weight, bias, stride, padding, dilation, groups)
-    if winograd.winograd_applies(call.geometry, call.x.dtype):
-        out = winograd.winograd_conv2d(call.x, weight, bias, call.geometry.padding)
+    g = call.geometry
+    if winograd.winograd_applies(g, call.x.dtype):
+        out = winograd.winograd_conv2d(call.x, weight, bias, g.padding)
+    elif (parts := batch_parts(g, call.x.dtype)) > 1:
+        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads.
+        out = np.empty((g.batch, g.out_channels, *g.out_size), call.x.dtype)
+        over_batch(lambda part: correlate(call.x[part], weight, bias, part_geometry(g, part), out[part]),
+                   g.batch, parts)
     else:
-        out = correlate(call.x, weight, bias, call.geometry)
+        out = correlate(call.x, weight, bias, g)
     return out[0] if call.unbatched else out
 
 

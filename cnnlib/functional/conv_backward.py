@@ -7,11 +7,14 @@ round (its input gradient is an ordinary convolution).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .. import _checks
 from . import winograd
 from ._windows import pad_or_crop
+from .batch_threads import batch_parts, over_batch, part_geometry
 from .conv import Padding, Size, conv1d_call, conv_call, correlate_input_with_grad
 from .conv_transpose import transpose_arguments, transposed_conv
 from .correlate import check_grad_out, conv_arguments, correlate
@@ -38,8 +41,15 @@ def conv2d_backward(
     if winograd.winograd_applies(g, call.x.dtype):
         grad_x, grad_weight = winograd.winograd_conv2d_backward(grad_out, call.x, weight, g.padding)
     else:
-        grad_x = transposed_conv(grad_out, weight, g)
-        grad_weight = correlate_input_with_grad(call.x, grad_out, g)
+        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads.
+        def both(part: slice) -> tuple[np.ndarray, np.ndarray]:
+            part_g = part_geometry(g, part)
+            return (transposed_conv(grad_out[part], weight, part_g),
+                    correlate_input_with_grad(call.x[part], grad_out[part], part_g))
+
+        parts = over_batch(both, g.batch, batch_parts(g, call.x.dtype))
+        grad_x = parts[0][0] if len(parts) == 1 else np.concatenate([gx for gx, _ in parts])
+        grad_weight = functools.reduce(np.add, (gw for _, gw in parts))
     if call.pads is not None:
         top, bottom, left, right = call.pads
         grad_x = pad_or_crop(grad_x, -top, -bottom, -left, -right)

@@ -8,6 +8,7 @@ That is both ``conv_transpose2d`` and conv2d's input gradient.
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from .. import _checks
 from ..geometry import conv_transpose_output_size
@@ -91,8 +92,43 @@ def scatter_planes(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.nda
         for j in range(kw):
             start = i * dh * wp + j * dw
             image[start : start + size] += values[i, j]
-    grad = image[:size].reshape(g.in_channels, n, hp, wp)[:, :, ph : ph + h, pw : pw + w]
-    return np.ascontiguousarray(grad.transpose(1, 0, 2, 3))
+    return _unpadded_nchw(image[:size], g)
+
+
+def _unpadded_nchw(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The padded input planes (C_in, N, H_p, W_p), flat, cropped to (N, C_in, H, W), C-contiguous."""
+    (h, w), (ph, pw) = g.in_size, g.padding
+    planes = image.reshape(g.in_channels, g.batch, h + 2 * ph, w + 2 * pw)
+    return np.ascontiguousarray(planes[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
+
+
+def scatter_rows(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """``scatter_planes`` with the kernel's columns folded into the product: K_h additions of
+    C_in values per position instead of K_h K_w, for ``K_w`` copies of ``y``.
+
+    ``y`` goes channel-major onto planes ``H_out`` rows tall (the rows that windows start on) and
+    ``W_p`` wide, all in one run per channel; row (o, j) of the product's right side is channel
+    o's run moved right by ``j D_w`` (a value moved past its row lands on a junk column, zero).
+    One product with the kernels, rows (i, c) and columns (o, j), gives for every kernel row i
+    C_in N planes, each added to its padded input plane (H_p x W_p) ``i D_h`` rows down. The
+    product reads ``C_out K_w`` rows and writes ``C_in K_h``, against ``C_out`` and ``C_in K_h
+    K_w`` (over taller planes) for ``scatter_planes``: less to move when ``C_out < K_h C_in``.
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
+    """
+    (kh, kw), (dh, dw), (h, w), (ph, pw) = g.kernel_size, g.dilation, g.in_size, g.padding
+    n, c_out, h_out, w_out = y.shape
+    hp, wp, lead = h + 2 * ph, w + 2 * pw, (kw - 1) * dw
+    planes = np.zeros((c_out, lead + n * h_out * wp), y.dtype)
+    planes[:, lead:].reshape(c_out, n, h_out, wp)[..., :w_out] = y.transpose(1, 0, 2, 3)
+    channel, step = planes.strides
+    moved = as_strided(planes[:, lead:], (c_out, kw, n * h_out * wp), (channel, -dw * step, step))
+    kernels = weight.transpose(2, 1, 0, 3).reshape(kh * g.in_channels, c_out * kw)
+    values = np.matmul(kernels, moved.reshape(c_out * kw, -1))
+    values = values.reshape(kh, g.in_channels * n, h_out * wp)
+    image = np.zeros((g.in_channels * n, hp * wp), y.dtype)
+    for i in range(kh):
+        image[:, i * dh * wp : (i * dh + h_out) * wp] += values[i]
+    return _unpadded_nchw(image, g)
 
 
 def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -110,6 +146,8 @@ def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.nd
     (h, w), (ph, pw) = g.in_size, g.padding
     plane_values = g.batch * g.in_channels * (h + 2 * ph) * (w + 2 * pw)
     if g.stride == (1, 1) and g.groups == 1 and plane_values <= 1 << 19:
+        if y.dtype == np.float32 and g.out_channels < g.kernel_size[0] * g.in_channels:
+            return scatter_rows(y, weight, g)
         return scatter_planes(y, weight, g)
     return scatter_transposed(y, weight, g)
 

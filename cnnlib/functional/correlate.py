@@ -41,18 +41,22 @@ def channels_last(g: ConvGeometry) -> bool:
     return g.in_channels // g.groups * g.kernel_size[1] >= 16
 
 
-def correlate(x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: ConvGeometry) -> np.ndarray:
+def correlate(
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None, g: ConvGeometry,
+    out: np.ndarray | None = None,
+) -> np.ndarray:
     """out[n, o] = bias[o] + sum over the group's channels c and offsets (i, j) of
     weight[o, c, i, j] * x_pad[n, c, y S + i D, x S + j D]: one matrix product per group.
+    Written into ``out`` (C-contiguous) if given.
 
     x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_out, H_out, W_out)
     """
     if channels_last(g) and not little_junk(g):
         cols = channels_last_cols(x, g)  # (groups, N H_out W_out, K_h K_w C_in / groups)
         product = np.matmul(channels_last_kernels(weight, g.groups), cols.transpose(0, 2, 1))
-        return to_nchw(product, g, bias)
+        return to_nchw(product, g, bias, out)
     kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1)
-    return cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels, bias)
+    return cols_to_image(np.matmul(kernels, im2col(x, g)), g, g.out_channels, bias, out)
 
 
 def check_grad_out(op: str, grad_out: object, expected: tuple, dtype: np.dtype, layout: str) -> np.ndarray:

@@ -82,18 +82,30 @@ def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
 
 
 def cols_to_image(
-    flat: np.ndarray, g: ConvGeometry, channels: int, bias: np.ndarray | None = None
+    flat: np.ndarray, g: ConvGeometry, channels: int, bias: np.ndarray | None = None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Drop the junk columns of a matrix product over ``cols`` (adding ``bias`` in the same pass).
+    """Drop the junk columns of a matrix product over ``cols`` (adding ``bias`` in the same pass),
+    into ``out`` if given.
 
     flat: (N, ..., H_out * pitch) -> (N, channels, H_out, W_out), C-contiguous
     """
     h_out, w_out = g.out_size
     image = flat.reshape(g.batch, channels, h_out, -1)[..., :w_out]
+    return _written(image, bias, out)
+
+
+def _written(image: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None) -> np.ndarray:
+    """``image`` (N, C, H, W) plus ``bias`` (C,) if any, copied in one pass into ``out`` (a new
+    C-contiguous array, or ``image`` itself if it is one and there is no bias, when None)."""
+    if out is None:
+        if bias is None:
+            return np.ascontiguousarray(image)
+        out = np.empty(image.shape, image.dtype)
     if bias is None:
-        return np.ascontiguousarray(image)
-    out = np.empty(image.shape, flat.dtype)
-    np.add(image, bias[:, None, None], out=out)
+        out[...] = image
+    else:
+        np.add(image, bias[:, None, None], out=out)
     return out
 
 
@@ -204,15 +216,13 @@ def kernels_from_channels_last(
     return np.ascontiguousarray(split.transpose(0, 3, 1, 2))
 
 
-def to_nchw(per_channel: np.ndarray, g: ConvGeometry, bias: np.ndarray | None) -> np.ndarray:
-    """A product laid out channel-major back to NCHW, adding the bias on the way (one pass).
+def to_nchw(
+    per_channel: np.ndarray, g: ConvGeometry, bias: np.ndarray | None, out: np.ndarray | None = None
+) -> np.ndarray:
+    """A product laid out channel-major back to NCHW, adding the bias on the way (one pass), into
+    ``out`` if given.
 
     per_channel: (groups, C_out / groups, N H_out W_out) -> (N, C_out, H_out, W_out)
     """
     image = per_channel.reshape(g.out_channels, g.batch, *g.out_size).transpose(1, 0, 2, 3)
-    out = np.empty(image.shape, per_channel.dtype)
-    if bias is None:
-        out[...] = image
-    else:
-        np.add(image, bias[:, None, None], out=out)
-    return out
+    return _written(image, bias, out)

@@ -1,0 +1,98 @@
+"""Small float32 convolutions on several cores: the batch split across threads, one BLAS thread each.
+
+With one BLAS thread a convolution is im2col's copies (numpy, one core) plus one matrix product.
+Given two BLAS threads, a large layer's products halve and they are most of its time; a small
+layer's products (LeNet's, CIFAR's first) are too thin to gain from a second BLAS thread, and
+its copies, a good half of its time, stay on one core. For those, ``over_batch`` runs the layer
+on the halves of the batch at once, in two Python threads (numpy lets go of the GIL in its
+copies, its ufuncs and BLAS), with BLAS on one thread meanwhile: the copies and the products
+both run on both cores.
+
+Where: ``batch_parts`` splits float32 layers of at most ``MAX_WORK`` multiply-adds per image
+(``C_out C_in / groups K_h K_w H_out W_out``: LeNet's C1 and C3, CIFAR's 3 -> 32), when numpy's
+BLAS has more than one thread and the batch at least as many images. Those are the layers whose
+forward took as long on 2 BLAS threads as on 1 (LeNet C3: 1.5 ms either way). Measured on 2
+cores (float32 forward + backward, each way in a process of its own, 23:31 UTC, load 2.7 and
+falling): LeNet C3 2.9 ms split against 7.7 unsplit, CIFAR conv1 6.2 against 12.3; under load
+(4.0), a LeNet-sized step with its linear layers' products between: 14-19 ms against 16-44.
+Larger layers stay on BLAS's threads: a helper measured the split 1.04-1.39 times slower there,
+and in one process a split run right after multi-threaded products competes with OpenBLAS's idle
+threads, which spin for about 0.1 s before they sleep. float64 never splits, so its sums keep
+their order.
+
+BLAS's thread count is the process's: while a split runs, a product another thread of the
+program starts meanwhile gets one BLAS thread too. Splits do not nest or overlap (a lock; a
+call that finds one running goes on unsplit).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import replace
+from typing import TypeVar
+
+import numpy as np
+
+from ._geometry import ConvGeometry
+from .winograd import _blas_libraries, blas_threads
+
+# The most multiply-adds per image (forward) that a layer may take to be split (see above):
+# CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
+MAX_WORK = 1 << 20
+
+Result = TypeVar("Result")
+
+_lock = threading.Lock()
+_pools: dict[int, ThreadPoolExecutor] = {}
+
+
+def work_per_image(g: ConvGeometry) -> int:
+    """Multiply-adds of the forward pass per image: ``C_out C_in / groups K_h K_w H_out W_out``."""
+    (kh, kw), (h_out, w_out) = g.kernel_size, g.out_size
+    return g.out_channels * g.in_channels // g.groups * kh * kw * h_out * w_out
+
+
+def batch_parts(g: ConvGeometry, dtype: np.dtype) -> int:
+    """Into how many parts ``over_batch`` splits this layer's batch: one per BLAS thread for a
+    small float32 layer (``MAX_WORK``), else 1 (no split)."""
+    if dtype != np.float32 or work_per_image(g) > MAX_WORK:
+        return 1
+    return max(1, min(blas_threads(), g.batch))
+
+
+def part_geometry(g: ConvGeometry, part: slice) -> ConvGeometry:
+    """The geometry of the layer on the images ``part`` (a slice of the batch with its bounds)."""
+    return replace(g, batch=part.stop - part.start)
+
+
+def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[Result]:
+    """``work`` on ``parts`` consecutive slices of range(batch) at once, one BLAS thread each.
+
+    The calling thread takes the first slice, a pool's threads the others; returns the results
+    in the slices' order. Unsplit (``[work(slice(0, batch))]``) when ``parts`` is 1 or another
+    split is running.
+    """
+    if parts < 2 or not _lock.acquire(blocking=False):
+        return [work(slice(0, batch))]
+    try:
+        bounds = [batch * k // parts for k in range(parts + 1)]
+        slices = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+        libraries = _blas_libraries()
+        threads = [lib.num_threads for lib in libraries]
+        for lib in libraries:
+            lib.set_num_threads(1)
+        try:
+            pool = _pools.get(parts - 1) or _pools.setdefault(parts - 1, ThreadPoolExecutor(parts - 1))
+            others = [pool.submit(work, part) for part in slices[1:]]
+            try:
+                first = work(slices[0])
+            finally:
+                wait(others)  # none still running when BLAS gets its threads back
+            return [first] + [future.result() for future in others]
+        finally:
+            for lib, count in zip(libraries, threads):
+                lib.set_num_threads(count)
+    finally:
+        _lock.release()
