@@ -6,7 +6,10 @@ on both alike, the ratios cnnlib / PyTorch of the fastest and of the medians, an
 the processes' CPU time (the fastest; steadier than wall time on a loaded machine, and with one
 thread the same thing); then the median ratios, the worst layer and the machine's load average
 before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large-image
-(ResNet's 64->64 at 56x56) and deep (VGG's).
+(ResNet's 64->64 at 56x56) and deep (VGG's). Each timed call comes after a pause (``--gap``,
+0.15 s): after a multi-threaded call OpenBLAS's idle threads spin about 0.1 s and PyTorch's
+OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core from the other
+library's next call (a CPU ratio far above the wall-time ratio shows it).
 
 ``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
 forward + backward runs (recorded from its ``np.matmul`` calls, so the shapes and layouts of
@@ -67,13 +70,17 @@ LAYERS = [
 ]
 
 
-def paired_times(first, second, repeats: int) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+def paired_times(
+    first, second, repeats: int, gap: float = 0.0
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """(wall, CPU) seconds of each of two calls, ``repeats`` times, timed alternately after a
-    warm-up of each, so that any load on the machine falls on both alike."""
+    warm-up of each, so that any load on the machine falls on both alike; each call after a
+    pause of ``gap`` seconds, so that neither finds the other's idle threads still spinning."""
     first(), second()
     times: tuple[list, list] = ([], [])
     for _ in range(repeats):
         for fn, bucket in zip((first, second), times):
+            time.sleep(gap)
             start, cpu = time.perf_counter(), time.process_time()
             fn()
             bucket.append((time.perf_counter() - start, time.process_time() - cpu))
@@ -140,7 +147,9 @@ def blas_floor(step, repeats: int) -> tuple[float, float]:
     return best, moved / 2**20
 
 
-def measure(layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False) -> list[dict]:
+def measure(
+    layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False, gap: float = 0.0
+) -> list[dict]:
     """Time every layer both ways; one dict per layer with the times and their ratios."""
     rows = []
     rng = np.random.default_rng(seed)
@@ -149,7 +158,7 @@ def measure(layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False)
         out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
         grad_out = rng.standard_normal(out.shape, dtype=np.float32)
         args = (layer, x, w, b, grad_out)
-        ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats)
+        ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats, gap)
         row = dict(layer=layer.name, load=os.getloadavg()[0],
                    cnnlib_s=min(t for t, _ in ours), torch_s=min(t for t, _ in theirs),
                    cnnlib_median_s=statistics.median(t for t, _ in ours),
@@ -178,6 +187,10 @@ def main() -> None:
                         help="only the layers whose names contain one of these")
     parser.add_argument("--floor", action="store_true",
                         help="also time the bare matrix products (the BLAS floor)")
+    parser.add_argument("--gap", type=float, default=0.15,
+                        help="seconds of pause before each timed call (default 0.15): after a call "
+                             "OpenBLAS's idle threads spin about 0.1 s, PyTorch's 5-10 ms, and would "
+                             "compete with the other library's next call")
     parser.add_argument("--split", choices=("on", "off"), default=None,
                         help="force cnnlib's batch split across threads on or off for every layer")
     args = parser.parse_args()
@@ -189,12 +202,13 @@ def main() -> None:
         batch_threads.MAX_WORK = 1 << 62 if args.split == "on" else -1
         blas += f", batch split forced {args.split}"
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
-          f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats; "
+          f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats, "
+          f"each after a {args.gap} s pause (--gap); "
           f"load average {os.getloadavg()[0]:.2f}")
     header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
               f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
     print(header + (f"{'floor':>8}{'/torch':>7}{'rest':>8}{'MiB':>7}" if args.floor else "") + "  (ms)")
-    rows = measure(layers, repeats=args.repeats, floor=args.floor)
+    rows = measure(layers, repeats=args.repeats, floor=args.floor, gap=args.gap)
     for r in rows:
         line = (f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
                 f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>10.2f}"
