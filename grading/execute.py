@@ -19,6 +19,7 @@ from __future__ import annotations
 import builtins
 import json
 import os
+import queue
 import re
 import time
 import uuid
@@ -26,6 +27,7 @@ from copy import deepcopy
 
 import zmq
 from jupyter_core.paths import jupyter_runtime_dir
+from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
@@ -227,10 +229,13 @@ class SandboxExecute(Execute):
         if not self._server:
             self._server = True
             self._probe(remote.setup_code(), index)
+            self._comm = uuid.uuid4().hex
+            self._message("comm_open", {"comm_id": self._comm, "target_name": remote.COMM_TARGET, "data": {}})
         number = self._mailbox.post(portable.encode(request))
-        outputs = self._probe(f"{remote.SERVE}({self._mailbox.path!r}, {number})", index)
+        outputs = self._message("comm_msg", {"comm_id": self._comm,
+                                             "data": {"folder": self._mailbox.path, "number": number}})
         errors = [f"{o.get('ename')}: {o.get('evalue')}"[:300] for o in outputs
-                  if o.get("output_type") == "error"]
+                  if o.get("msg_type") == "error"]
         try:
             data = self._mailbox.collect(number, self.max_reply_bytes)
             if data is None:
@@ -238,6 +243,40 @@ class SandboxExecute(Execute):
             return portable.decode(data)
         except (portable.WireError, ValueError) as problem:
             return {"no_answer": f"its answer could not be read ({problem})"}
+
+    def _message(self, kind: str, content: dict) -> list:
+        """Send a shell message of ``kind`` (a comm's) and wait, within the cell's budget, until the
+        kernel is idle again; its outputs' contents (with ``msg_type``), counted against the output cap
+        as a cell's are. CellTimeoutError and DeadKernelError as for a cell."""
+        return run_sync(self._async_message)(kind, content)
+
+    async def _async_message(self, kind: str, content: dict) -> list:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise CellTimeoutError("the notebook's time limit was reached")
+        budget = self._cell_budget(left)
+        deadline = time.monotonic() + budget
+        message = self.kc.session.msg(kind, content)
+        self.kc.shell_channel.send(message)
+        outputs = []
+        while True:
+            wait = min(1.0, deadline - time.monotonic())
+            if wait <= 0:
+                raise CellTimeoutError(f"a call of the notebook's functions ran past {budget} s")
+            try:
+                reply = await self.kc.get_iopub_msg(timeout=wait)
+            except queue.Empty:
+                if not await ensure_async(self.km.is_alive()):
+                    raise DeadKernelError("the kernel died") from None
+                continue
+            if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
+                continue
+            kind = reply["msg_type"]
+            if kind == "status" and reply["content"].get("execution_state") == "idle":
+                return outputs
+            if kind in OUTPUTS:
+                self._output_bytes += len(json.dumps(reply["content"], default=str))
+                outputs.append({**reply["content"], "msg_type": kind})
 
     def _probe(self, code: str, index: int) -> list:
         """Execute ``code`` in the kernel as a hidden cell at ``index``; its outputs."""

@@ -41,20 +41,33 @@ from grading.sandbox import give_to_kernel
 KERNEL_SOURCE = Path(__file__).with_name("kernel_side.py")
 PORTABLE_SOURCE = Path(__file__).with_name("portable.py")
 SERVE = "__cnn_grading_serve__"
+COMM_TARGET = "cnn-grading"  # the comm the grader's calls arrive on, one comm message each
 
 Call = Callable[[dict], "dict | None"]  # request -> the kernel's decoded reply ({"no_answer": why} if none)
 
 
 def setup_code() -> str:
-    """The cell that installs the kernel's half (:mod:`grading.kernel_side`) as ``SERVE``."""
+    """The cell that installs the kernel's half (:mod:`grading.kernel_side`) as ``SERVE`` and as the
+    handler of the :data:`COMM_TARGET` comm: a comm message ``{"folder", "number"}`` is one call,
+    served without a cell (IPython's cell machinery cost about 5 ms of the kernel's CPU a call);
+    whatever it raises is shown as an error output of that message."""
     return (
         "def __cnn_grading_setup__(portable_source, server_source):\n"
         "    import types\n"
+        "    from IPython import get_ipython\n"
         "    portable = types.ModuleType('cnn_grading_portable')\n"
         "    exec(compile(portable_source, 'grading/portable.py', 'exec'), portable.__dict__)\n"
         "    server = types.ModuleType('cnn_grading_server')\n"
         "    server.portable = portable\n"
         "    exec(compile(server_source, 'grading/kernel_side.py', 'exec'), server.__dict__)\n"
+        "    shell = get_ipython()\n"
+        "    def on_msg(msg):\n"
+        "        try:\n"
+        "            server.serve(msg['content']['data']['folder'], msg['content']['data']['number'])\n"
+        "        except BaseException:\n"
+        "            shell.showtraceback()\n"
+        "    shell.kernel.comm_manager.register_target(\n"
+        f"        {COMM_TARGET!r}, lambda comm, _: comm.on_msg(on_msg))\n"
         "    return server.serve\n"
         f"{SERVE} = __cnn_grading_setup__({PORTABLE_SOURCE.read_text()!r}, {KERNEL_SOURCE.read_text()!r})\n"
         "del __cnn_grading_setup__\n")

@@ -165,6 +165,9 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
     ``scheduler``: a Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``, else an embedded
     ``LocalCluster`` of ``workers`` processes on 127.0.0.1).
     """
+    from grading import speedups
+
+    speedups.install()  # the merges open the gradebook once per submission
     course = course.resolve()
     url = course_url(course, db_url)
     known = {p.name for p in (course / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file()}

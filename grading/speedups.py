@@ -57,7 +57,8 @@ def _cached_validation():
 
 
 def install() -> None:
-    """Apply both to nbgrader in this process (the grading process, which grades job after job)."""
+    """Apply both to nbgrader in this process (a grading process, which grades job after job; the run,
+    which merges submission after submission)."""
     import nbgrader.api
     import nbgrader.nbgraderformat.common as metadata
 
