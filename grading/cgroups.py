@@ -81,8 +81,13 @@ class Cgroup:
     def remove(self) -> None:
         """Kill whatever is left in it and in the cgroups below it (the kernels' of a grading process
         that was killed), and remove them all, deepest first."""
-        for folder in sorted(_tree(self.path), key=lambda f: len(f.parts), reverse=True):
-            _remove(folder)
+        remove_all(self.path)
+
+
+def remove_all(path: Path) -> None:
+    """Kill the processes of the cgroup at ``path`` and of every cgroup below it; remove them all."""
+    for folder in sorted(_tree(path), key=lambda f: len(f.parts), reverse=True):
+        _remove(folder)
 
 
 LIST = "cgroups"  # in a grading process's folder: the cgroups it was started in, a path a line
@@ -104,7 +109,7 @@ def remove_recorded(folder: Path) -> None:
             continue
         for path in paths:
             if path.is_relative_to(ROOT) and path.name.startswith("cnn-grade-") and path.is_dir():
-                Cgroup(path, 1).remove()
+                remove_all(path)
 
 
 def _tree(path: Path) -> list[Path]:

@@ -32,25 +32,31 @@ def forks(tmp_path):
     made.close()
 
 
-def run_kernel(made: zygote.Zygote, code: str, files: dict[str, str] | None = None) -> str:
-    """Fork a kernel with the submission's ``files``, run ``code`` in it, shut it down; its output."""
+async def start_kernel(made: zygote.Zygote):
+    """A kernel forked from ``made`` as the grader starts one; its manager and a ready client."""
     from jupyter_client import AsyncKernelManager
     from jupyter_client.kernelspec import KernelSpecManager
 
+    specs = KernelSpecManager(kernel_dirs=[str(made.jupyter / "kernels")])
+    km = AsyncKernelManager(kernel_name=sandbox.KERNEL_NAME, kernel_spec_manager=specs)
+    execute.prepare(km, str(made.runtime), 1 << 20)
+    await km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    await kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+def run_kernel(made: zygote.Zygote, code: str, files: dict[str, str] | None = None) -> str:
+    """Fork a kernel with the submission's ``files``, run ``code`` in it, shut it down; its output."""
     for name, text in (files or {}).items():
         (made.submission / name).write_text(text)
         (made.submission / name).chmod(0o644)
 
     async def run() -> str:
-        specs = KernelSpecManager(kernel_dirs=[str(made.jupyter / "kernels")])
-        km = AsyncKernelManager(kernel_name=sandbox.KERNEL_NAME, kernel_spec_manager=specs)
-        execute.prepare(km, str(made.runtime), 1 << 20)
-        await km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
+        km, kc = await start_kernel(made)
         out: list[str] = []
         try:
-            await kc.wait_for_ready(timeout=60)
             await kc.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
                 m["content"].get("text", "") if m["msg_type"] == "stream" else
                 "\n".join(m["content"].get("traceback", []))))
@@ -170,17 +176,9 @@ def test_a_kernel_cannot_reach_the_zygote_s_requests(forks):
 
 def test_a_killed_kernel_is_cleaned_up_before_the_next_one(forks):
     """A kernel that never returns is killed with what it started; the next fork still works."""
-    from jupyter_client import AsyncKernelManager
-    from jupyter_client.kernelspec import KernelSpecManager
 
     async def start_and_leave():
-        specs = KernelSpecManager(kernel_dirs=[str(forks.jupyter / "kernels")])
-        km = AsyncKernelManager(kernel_name=sandbox.KERNEL_NAME, kernel_spec_manager=specs)
-        execute.prepare(km, str(forks.runtime), 1 << 20)
-        await km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        await kc.wait_for_ready(timeout=60)
+        _, kc = await start_kernel(forks)
         kc.execute("import subprocess, time\nsubprocess.Popen(['sleep', '900'])\ntime.sleep(900)")
         await asyncio.sleep(1)
         kc.stop_channels()
