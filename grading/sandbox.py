@@ -1,6 +1,8 @@
 """The sandbox a student's kernel runs in: bubblewrap on an allowlist, unprivileged, with limits.
 
-The kernel is started through a kernelspec whose argv wraps ``ipykernel_launcher`` in ``bwrap``:
+:func:`bwrap_argv` is the command line. Grading runs the zygote of :mod:`grading.zygote` in it,
+which forks each kernel inside (same sandbox, same limits); with its default arguments it runs
+``ipykernel_launcher`` itself (a kernel on its own, as the sandbox's tests probe it):
 
 - **Allowlist file system.** The root is an empty read-only tmpfs; only ``/usr`` (with the
   ``/bin``, ``/lib`` links), the Python installation (the venv and its base interpreter), the
