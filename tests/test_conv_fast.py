@@ -9,6 +9,9 @@ magnitude (``tile_scale``). Measured over 300 random layers (1 to 80 channels, p
 odd sizes): Winograd up to 5.6, PyTorch float32 up to 3.1; TOL = 10.
 """
 
+import os
+import signal
+
 import numpy as np
 import pytest
 
@@ -301,3 +304,15 @@ def test_lenet_c3_input_gradient_folds_the_kernel_columns_in_float32_only(monkey
     F.conv2d_backward(grad_out.astype(np.float64), x.astype(np.float64), weight.astype(np.float64),
                       padding=padding)
     assert calls == ["scatter_planes"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork")
+def test_a_forked_child_splits_on_threads_of_its_own():
+    """The parent's pool threads do not exist in a child: it starts its own (else it would wait)."""
+    assert batch_threads.over_batch(lambda part: part.start, 4, 2) == [0, 2]  # the parent's pool
+    pid = os.fork()
+    if pid == 0:  # the child: exit 0 if the split ran, killed by the alarm if it hangs
+        signal.alarm(20)
+        os._exit(0 if batch_threads.over_batch(lambda part: part.start, 4, 2) == [0, 2] else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0

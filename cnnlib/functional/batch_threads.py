@@ -27,6 +27,7 @@ call that finds one running goes on unsplit).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -45,7 +46,18 @@ MAX_WORK = 1 << 20
 Result = TypeVar("Result")
 
 _lock = threading.Lock()
-_pools: dict[int, ThreadPoolExecutor] = {}
+_pools: dict[int, ThreadPoolExecutor] = {}  # by the number of threads; this process's only
+
+
+def _forget_threads() -> None:
+    """In a forked child: the parent's pool threads do not exist there (a pool would wait for
+    them for ever) and a split under way in another thread never releases the lock."""
+    global _lock
+    _lock = threading.Lock()
+    _pools.clear()
+
+
+os.register_at_fork(after_in_child=_forget_threads)
 
 
 def work_per_image(g: ConvGeometry) -> int:
