@@ -9,10 +9,14 @@
   cells a ``tabindex``: more than half of the page's time. The feedback template is nbgrader's
   classic-based one (no lab cells), and the placeholder is added here to the ``<img>`` tags that
   lack one, so the page is the same without the second parse.
+- Pygments highlighting was about two thirds of rendering a page, and most code cells are the same
+  in every student's notebook (given code, test cells): highlighted code is kept per process, by
+  source, language and the cell metadata the highlighter reads (:class:`RememberedHighlight`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 from jinja2 import BytecodeCache
@@ -40,6 +44,21 @@ class MemoryBytecodeCache(BytecodeCache):
 
 
 COMPILED = MemoryBytecodeCache()
+HIGHLIGHTED: dict[tuple, str] = {}  # (lexer, source, language, metadata) -> HTML, for the process
+HIGHLIGHTED_MAX = 4096
+
+
+class RememberedHighlight(Highlight2HTML):
+    """``Highlight2HTML`` remembering what it highlighted (:data:`HIGHLIGHTED`, emptied when full)."""
+
+    def __call__(self, source, language=None, metadata=None):
+        key = (self.pygments_lexer, source, language, json.dumps(metadata or {}, sort_keys=True, default=str))
+        html = HIGHLIGHTED.get(key)
+        if html is None:
+            if len(HIGHLIGHTED) >= HIGHLIGHTED_MAX:
+                HIGHLIGHTED.clear()
+            html = HIGHLIGHTED[key] = super().__call__(source, language, metadata)
+        return html
 
 
 class FeedbackExporter(HTMLExporter):
@@ -54,7 +73,7 @@ class FeedbackExporter(HTMLExporter):
         """``HTMLExporter.from_notebook_node`` (its filters, its resources) without the second parse."""
         info = nb.metadata.get("language_info", {})
         lexer = info.get("pygments_lexer", info.get("name", None))
-        highlight = self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self))
+        highlight = self.filters.get("highlight_code", RememberedHighlight(pygments_lexer=lexer, parent=self))
         self.register_filter("highlight_code", highlight)
         resources = self._init_resources(resources)
         self.register_filter("filter_data_type", WidgetsDataTypeFilter(

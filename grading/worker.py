@@ -213,6 +213,7 @@ def configure(course_config: str, private: Path, limits: Limits, cgroup: str):
     c.SandboxExecute.max_output_bytes = int(limits.output_bytes)
     c.SandboxExecute.memory_cgroup = cgroup
     c.KernelManager.transport = "ipc"
+    c.Exporter.optimistic_validation = True  # the notebook is validated once, after the last preprocessor
     c.Autograde.create_student = True
     return c
 

@@ -7,13 +7,14 @@ student reads the same page.
 
 from __future__ import annotations
 
+import copy
 import html
 import re
 
 import nbformat
 from nbconvert.exporters import HTMLExporter
 
-from grading.templates import COMPILED, FeedbackExporter
+from grading.templates import COMPILED, HIGHLIGHTED, FeedbackExporter
 
 PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 
@@ -49,3 +50,19 @@ def test_templates_are_compiled_once_per_process():
     assert compiled, "the templates' bytecode is kept"
     FeedbackExporter(template_name="classic").from_notebook_node(notebook())
     assert COMPILED.compiled.keys() == compiled.keys()
+
+
+def test_highlighted_code_is_remembered_and_stays_exact():
+    """The second page takes the first page's highlighted cells from memory and is the same page; a
+    changed cell is highlighted afresh."""
+    HIGHLIGHTED.clear()
+    nb = notebook()
+    first, _ = FeedbackExporter(template_name="classic").from_notebook_node(copy.deepcopy(nb))
+    assert len(HIGHLIGHTED) == 2  # the two code cells
+    second, _ = FeedbackExporter(template_name="classic").from_notebook_node(copy.deepcopy(nb))
+    assert second == first and len(HIGHLIGHTED) == 2
+    changed = notebook()
+    changed.cells[2].source = "print(3 > 4)"
+    third, _ = FeedbackExporter(template_name="classic").from_notebook_node(changed)
+    plain, _ = HTMLExporter(template_name="classic").from_notebook_node(changed)
+    assert len(HIGHLIGHTED) == 3 and text(third) == text(plain) and "3" in text(third)
