@@ -103,9 +103,8 @@ def remove_tree(path: Path) -> None:
     Walks with one open folder at a time (``..`` to go back up), so neither Python's recursion
     limit, nor the open-files limit, nor the length limit of a path stops it.
     """
-    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
     try:
-        fd = os.open(path, flags)
+        fd = _enter(str(path), None)
     except OSError:
         _unlink(str(path))
         return
@@ -115,7 +114,7 @@ def remove_tree(path: Path) -> None:
         sub = _empty_files(fd, len(names), stuck)
         if sub is not None:
             try:
-                child = os.open(sub, flags, dir_fd=fd)
+                child = _enter(sub, fd)
             except OSError:
                 stuck.add((len(names), sub))
                 continue
@@ -136,6 +135,19 @@ def remove_tree(path: Path) -> None:
         os.rmdir(path)
     except OSError:
         pass
+
+
+def _enter(name: str, dir_fd: int | None) -> int:
+    """Open the folder ``name`` (never through a link); one its owner locked (a kernel's, as the same
+    user) is opened up first."""
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+    try:
+        return os.open(name, flags, dir_fd=dir_fd)
+    except PermissionError:
+        if os.path.islink(name if dir_fd is None else f"/proc/self/fd/{dir_fd}/{name}"):
+            raise
+        os.chmod(name, 0o700, dir_fd=dir_fd)
+        return os.open(name, flags, dir_fd=dir_fd)
 
 
 def _empty_files(fd: int, depth: int, stuck: set) -> str | None:

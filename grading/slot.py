@@ -11,10 +11,10 @@ has its own folders and a plain kernelspec.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 from grading import sandbox
+from grading.intake import remove_tree
 from grading.sandbox import Limits
 from grading.zygote import Zygote
 
@@ -45,4 +45,4 @@ class Slot:
             except Exception:  # whatever went wrong, it forks nothing more: the next job starts a new one
                 self.zygote.close()
         for path in self._own:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)

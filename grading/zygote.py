@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import queue
-import shutil
 import signal
 import subprocess
 import threading
@@ -35,6 +34,7 @@ from traitlets import Unicode
 
 from grading import sandbox
 from grading.cgroups import MemoryCgroup, PidsCgroup
+from grading.intake import remove_tree
 from grading.sandbox import KERNEL_NAME, Limits
 
 PROVISIONER = "cnn-zygote"
@@ -125,11 +125,10 @@ class Zygote:
         for folder in (self.submission, self.runtime):
             if not folder.is_dir():  # closed (it ended, or did not clean up in time)
                 continue
-            for entry in folder.iterdir():
-                if entry.is_dir() and not entry.is_symlink():
-                    shutil.rmtree(entry, ignore_errors=True)
-                else:
-                    entry.unlink(missing_ok=True)
+            for entry in folder.iterdir():  # the kernel could write in the runtime folder: any depth, locked
+                remove_tree(entry)
+            if any(folder.iterdir()):
+                raise ZygoteGone(f"{folder} could not be emptied for the next kernel")
 
     def close(self) -> None:
         """End the zygote and every kernel; remove its cgroups and folders."""
@@ -146,8 +145,8 @@ class Zygote:
         self.process.stdout.close()
         for group in self.groups:
             group.remove()
-        shutil.rmtree(self.folder, ignore_errors=True)
-        shutil.rmtree(self.runtime, ignore_errors=True)
+        remove_tree(self.folder)
+        remove_tree(self.runtime)
 
 
 # ipykernel's arguments, as after ``python -m ipykernel_launcher`` (see sandbox.bwrap_argv)

@@ -89,11 +89,19 @@ locked.mkdir(parents=True)
 (locked / "f").write_text("x")
 os.chmod(locked, 0)
 os.chmod("/tmp/locked", 0)
-os.chdir("/dev/shm")
-for _ in range(2500):  # past PATH_MAX, Python's recursion limit and the open-file limit
-    os.mkdir("deep")
-    os.chdir("deep")
-os.chmod(".", 0)
+from ipykernel.kernelapp import IPKernelApp
+runtime = os.path.dirname(IPKernelApp.instance().connection_file)  # the grader's bind: it empties it
+for top in ("/dev/shm", runtime):
+    os.chdir(top)
+    for _ in range(2500):  # past PATH_MAX, Python's recursion limit and the open-file limit
+        os.mkdir("deep")
+        os.chdir("deep")
+    os.chmod(".", 0)
+Path(runtime, "planted.py").write_text("x")
+os.makedirs(f"{runtime}/locked/inner")
+Path(runtime, "locked/inner/f").write_text("x")
+os.chmod(f"{runtime}/locked/inner", 0)
+os.chmod(f"{runtime}/locked", 0)
 os.chdir(os.environ["HOME"])
 subprocess.Popen(["sleep", "900"], start_new_session=True)
 subprocess.Popen(["/bin/sh", "-c", "(sleep 900 &) ; exit 0"])  # a daemon: its parent is gone at once
@@ -128,7 +136,10 @@ def listing(folder):
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 names = {p: open(f"/proc/{p}/comm").read().strip() for p in pids if os.path.exists(f"/proc/{p}/comm")}
 import numpy
+from ipykernel.kernelapp import IPKernelApp
+runtime = os.path.dirname(IPKernelApp.instance().connection_file)
 print(json.dumps({"home": listing(os.environ["HOME"]), "tmp": listing("/tmp"), "shm": listing("/dev/shm"),
+                  "runtime": os.listdir(runtime),
                   "sysv": open("/proc/sysvipc/shm").read().splitlines()[1:],
                   "others": [n for p, n in names.items() if p not in (1, os.getpid()) and p != os.getppid()],
                   "planted": "PLANTED" in globals(), "cwd": os.getcwd(), "own": open("mine.txt").read(),
@@ -147,7 +158,8 @@ def test_nothing_a_kernel_leaves_reaches_the_next(forks):
     first = last_json(run_kernel(forks, LOOK, {"mine.txt": "second"}))
     assert forks.process is process and forks.alive()  # signals did not reach process 1
     assert first["home"] == [os.path.join(sandbox.HOME, "mine.txt")]
-    left = [p for p in first["tmp"] + first["shm"] if "planted" in p or "locked" in p or "deep" in p]
+    left = [p for p in first["tmp"] + first["shm"] + first["runtime"]
+            if "planted" in p or "locked" in p or "deep" in p]
     assert left == [], left
     assert first["shm"] == [] and first["sysv"] == []
     assert first["others"] == [], first["others"]  # the sleeps, the daemon: all gone
