@@ -6,10 +6,13 @@ on both alike, the ratios cnnlib / PyTorch of the fastest and of the medians, an
 the processes' CPU time (the fastest; steadier than wall time on a loaded machine, and with one
 thread the same thing); then the median ratios, the worst layer and the machine's load average
 before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large-image
-(ResNet's 64->64 at 56x56) and deep (VGG's). Each timed call comes after a pause (``--gap``,
-0.15 s): after a multi-threaded call OpenBLAS's idle threads spin about 0.1 s and PyTorch's
-OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core from the other
-library's next call (a CPU ratio far above the wall-time ratio shows it).
+(ResNet's 64->64 at 56x56) and deep (VGG's). With more than one thread each timed call comes
+after a pause (``--gap``, 0.15 s): after a multi-threaded call OpenBLAS's idle threads spin about
+0.1 s and PyTorch's OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core
+from the other library's next call (a CPU ratio far above the wall-time ratio shows it). With
+one thread nothing spins and a pause only lets the caches go cold (both libraries 1.3-1.6 times
+slower on LeNet C3), so there is none. glibc's malloc is told to keep freed memory
+(``keep_freed_memory``, ``--malloc``); the header says so.
 
 ``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
 forward + backward runs (recorded from its ``np.matmul`` calls, so the shapes and layouts of
@@ -175,6 +178,26 @@ def measure(
     return rows
 
 
+def keep_freed_memory() -> str:
+    """Have glibc's malloc keep freed memory in this process (``mallopt``): blocks up to 32 MiB
+    from the heap and no trimming below 1 GiB, so a buffer freed by one call is reused by the
+    next instead of being returned to the system and faulted in again, page by page. With
+    glibc's defaults (a threshold that moves with what was last freed) CIFAR conv1's cnnlib step
+    took 20-26 ms or 11-13 ms at 1 thread depending on the heap's history (00:08 UTC, load 2.0-2.3;
+    PyTorch 9-14 ms either way). Both libraries allocate through it. Returns what was set, for
+    the header ("" where the C library is not glibc)."""
+    import ctypes
+
+    try:
+        mallopt = ctypes.CDLL("libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return ""
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    if mallopt(m_mmap_threshold, 32 << 20) and mallopt(m_trim_threshold, 1 << 30):
+        return "glibc malloc keeps freed memory (mmap threshold 32 MiB, trim threshold 1 GiB; --malloc)"
+    return ""
+
+
 def main() -> None:
     import torch
 
@@ -187,13 +210,20 @@ def main() -> None:
                         help="only the layers whose names contain one of these")
     parser.add_argument("--floor", action="store_true",
                         help="also time the bare matrix products (the BLAS floor)")
-    parser.add_argument("--gap", type=float, default=0.15,
-                        help="seconds of pause before each timed call (default 0.15): after a call "
-                             "OpenBLAS's idle threads spin about 0.1 s, PyTorch's 5-10 ms, and would "
-                             "compete with the other library's next call")
+    parser.add_argument("--gap", type=float, default=None,
+                        help="seconds of pause before each timed call (default 0.15 with more than "
+                             "one thread, else 0): after a multi-threaded call OpenBLAS's idle "
+                             "threads spin about 0.1 s, PyTorch's 5-10 ms, and would compete with "
+                             "the other library's next call")
     parser.add_argument("--split", choices=("on", "off"), default=None,
                         help="force cnnlib's batch split across threads on or off for every layer")
+    parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
+                        help="keep (default): glibc's malloc keeps freed memory for the next call "
+                             "(see keep_freed_memory); default: glibc's own thresholds")
     args = parser.parse_args()
+    malloc = keep_freed_memory() if args.malloc == "keep" else ""
+    if args.gap is None:
+        args.gap = 0.15 if (args.threads or torch.get_num_threads()) > 1 else 0.0
     if args.threads:
         torch.set_num_threads(args.threads)
     layers = [layer for layer in LAYERS if not args.layers or any(s in layer.name for s in args.layers)]
@@ -203,7 +233,7 @@ def main() -> None:
         blas += f", batch split forced {args.split}"
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats, "
-          f"each after a {args.gap} s pause (--gap); "
+          f"each after a {args.gap} s pause (--gap); {malloc or 'glibc malloc defaults'}; "
           f"load average {os.getloadavg()[0]:.2f}")
     header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
               f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
