@@ -10,8 +10,8 @@ before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large
 after a pause (``--gap``, 0.15 s): after a multi-threaded call OpenBLAS's idle threads spin about
 0.1 s and PyTorch's OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core
 from the other library's next call (a CPU ratio far above the wall-time ratio shows it). With
-one thread nothing spins and a pause only lets the caches go cold (both libraries 1.3-1.6 times
-slower on LeNet C3), so there is none. glibc's malloc is told to keep freed memory
+one thread nothing spins and a pause only lets the caches go cold (both libraries
+slower on LeNet C3, 1.5-1.8 times), so there is none. glibc's malloc is told to keep freed memory
 (``keep_freed_memory``, ``--malloc``); the header says so.
 
 ``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
