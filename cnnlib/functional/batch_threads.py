@@ -37,7 +37,7 @@ from typing import TypeVar
 import numpy as np
 
 from ._geometry import ConvGeometry
-from .winograd import _blas_libraries, blas_threads
+from .winograd import blas_libraries, blas_threads
 
 # The most multiply-adds per image (forward) that a layer may take to be split (see above):
 # CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
@@ -91,7 +91,7 @@ def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[
     try:
         bounds = [batch * k // parts for k in range(parts + 1)]
         slices = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-        libraries = _blas_libraries()
+        libraries = blas_libraries()
         threads = [lib.num_threads for lib in libraries]
         for lib in libraries:
             lib.set_num_threads(1)

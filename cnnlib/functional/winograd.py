@@ -55,7 +55,7 @@ MIN_CHANNELS = 32
 
 
 @functools.cache
-def _blas_libraries() -> tuple:
+def blas_libraries() -> tuple:
     """threadpoolctl's handles on the BLAS libraries loaded (numpy's), or none without it."""
     try:
         from threadpoolctl import ThreadpoolController
@@ -66,7 +66,7 @@ def _blas_libraries() -> tuple:
 
 def blas_threads() -> int:
     """The threads numpy's BLAS runs a product on now (1 when it cannot be told)."""
-    return max((lib.num_threads for lib in _blas_libraries()), default=1)
+    return max((lib.num_threads for lib in blas_libraries()), default=1)
 
 
 def winograd_applies(g: ConvGeometry, dtype: np.dtype) -> bool:
