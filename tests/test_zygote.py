@@ -131,8 +131,12 @@ print(json.dumps(found))
 
 LOOK = r"""
 import json, os
-def listing(folder):
-    return sorted(os.path.join(d, f) for d, dirs, files in os.walk(folder) for f in files + dirs)
+def listing(folder):  # not into the grader's binds (a clone under /tmp binds its whole venv there)
+    found = []
+    for top, dirs, files in os.walk(folder):
+        dirs[:] = [d for d in dirs if not os.path.ismount(os.path.join(top, d))]
+        found += [os.path.join(top, name) for name in files + dirs]
+    return sorted(found)
 pids = sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
 names = {p: open(f"/proc/{p}/comm").read().strip() for p in pids if os.path.exists(f"/proc/{p}/comm")}
 import numpy
