@@ -4,14 +4,22 @@ Each job (:class:`grading.jobs.Job`, data only) becomes one Dask task calling
 :func:`grading.server.run` on a worker, which grades it in that worker's long-lived grading
 process; the result comes back as data and the parent, the only writer of the gradebook, merges it.
 
-- **Embedded** (the default): a ``LocalCluster`` of ``workers`` processes with one thread each,
-  scheduler, its HTTP server, workers and nannies listening on 127.0.0.1 only, on free ports.
+- **Embedded** (the default): a ``LocalCluster`` of ``workers`` single-threaded workers running as
+  threads of the run itself: a worker only hands its jobs to its grading process (a confined
+  process of its own, :mod:`grading.server`), so worker processes would add their start, their
+  imports and a hop per job, and nothing of isolation. Scheduler and workers talk in-process
+  (``inproc://``); only their HTTP servers (health, metrics) listen, on 127.0.0.1.
+  ``processes=True`` gives worker processes with nannies on 127.0.0.1 instead (what a remote
+  cluster has; the tests use it for a job that kills its worker).
 - **Existing** (``--scheduler tcp://HOST:8786`` or ``$DASK_SCHEDULER_ADDRESS``): the jobs go to
   that scheduler; its workers need the course's environment (this repository on their
   ``PYTHONPATH``, bubblewrap, user namespaces: see the README).
 
 ``folder``: where the embedded cluster's workers and grading processes keep their files (removed by
 the caller, so nothing is left behind even when they are killed).
+
+A run stopped half-way (:func:`grading.server.stop`) ends the grading processes; the worker threads
+start no new one.
 
 A worker that dies mid-job (killed, its machine lost) costs nothing but time: the scheduler runs
 its jobs again on another worker. A job that has been running on :data:`ALLOWED_FAILURES` + 1
@@ -35,7 +43,8 @@ ALLOWED_FAILURES = 2  # distributed.scheduler.allowed-failures: deaths of a job'
 class Cluster:
     """A Dask client for grading jobs: an embedded LocalCluster, or the scheduler at ``address``."""
 
-    def __init__(self, workers: int, address: str | None = None, folder: str | None = None):
+    def __init__(self, workers: int, address: str | None = None, folder: str | None = None,
+                 processes: bool = False):
         import dask
         from distributed import Client, LocalCluster
 
@@ -51,15 +60,23 @@ class Cluster:
         if address:
             self.client = Client(address, timeout="60s")
         else:
-            from grading.server import ROOT_ENV
+            from grading import server
 
-            where = {"local_directory": folder, "env": {ROOT_ENV: folder}} if folder else {}
+            server.resume()
+            where: dict = {"local_directory": folder} if folder else {}
+            if processes:
+                where.update(host="127.0.0.1", env={server.ROOT_ENV: folder} if folder else {})
+            else:
+                server.ROOT = folder
+                # the run's own memory is not a job's (each is capped by its cgroup); the workers' HTTP
+                # servers (health, metrics) default to every interface when the workers have no host
+                where.update(memory_limit=0, worker_dashboard_address="127.0.0.1:0")
             # Its workers' log lines stay out of the terminal: a failed job reaches the run as its result
             # and a lost worker as a message, while what Dask logs as errors when the cluster closes
             # (a worker's heartbeat racing the close) would only alarm an instructor.
-            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                        host="127.0.0.1", dashboard_address="127.0.0.1:0",
-                                        worker_dashboard_address=None, silence_logs=logging.CRITICAL, **where)
+            self.cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=processes,
+                                        dashboard_address="127.0.0.1:0", silence_logs=logging.CRITICAL,
+                                        **{"worker_dashboard_address": None, **where})
             self.client = Client(self.cluster)
         self.address = self.client.scheduler.address
         self.started_with = set(self.workers())
@@ -108,7 +125,9 @@ class Cluster:
         from grading.server import close_all
 
         try:
-            if self.cluster is not None:
+            if self.cluster is not None and not self.cluster.processes:
+                close_all()  # the workers are threads of this process
+            elif self.cluster is not None:
                 self.client.run(close_all)
                 # the workers go first (a worker that heartbeats a closing scheduler logs a traceback)
                 self.cluster.scale(0)
@@ -120,6 +139,9 @@ class Cluster:
         self.client.close()
         if self.cluster is not None:
             self.cluster.close()
+            from grading import server
+
+            server.ROOT = None
 
 
 def outcome(future, job: Job) -> Result:

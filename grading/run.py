@@ -11,7 +11,7 @@
    (:mod:`grading.preflight`), the students' jobs queued behind it; short of full marks,
    nobody is merged and the run exits 2.
 4. Each submission becomes a job, data in and data out (:mod:`grading.jobs`), run on Dask
-   (:mod:`grading.cluster`: an embedded ``LocalCluster`` of ``--workers`` processes on 127.0.0.1,
+   (:mod:`grading.cluster`: an embedded ``LocalCluster`` of ``--workers`` worker threads,
    or the cluster at ``--scheduler``) in a worker's long-lived grading process
    (:mod:`grading.server`, :mod:`grading.worker`); the parent, the only writer of the gradebook,
    merges each result whole (:mod:`grading.merge`: manual scores, comments and extra credit kept;
@@ -52,7 +52,7 @@ from grading.jobs import Job, Result, pack, unpack
 from grading.merge import merge
 from grading.names import one_line, printable
 from grading.sandbox import Limits
-from grading.server import memory_folder
+from grading.server import memory_folder, stop
 from grading.worker import notebook_cells
 
 
@@ -163,7 +163,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
 
     ``db_url``: the course's gradebook (default ``$NBGRADER_DB_URL``, else ``gradebook.db`` in the course).
     ``scheduler``: a Dask scheduler's address (default ``$DASK_SCHEDULER_ADDRESS``, else an embedded
-    ``LocalCluster`` of ``workers`` processes on 127.0.0.1).
+    ``LocalCluster`` of ``workers`` worker threads, each with its grading process).
     """
     from grading import speedups
 
@@ -196,7 +196,8 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
             finished = True
     finally:
         if not finished:
-            end_descendants(grace=1.0)  # the embedded cluster's workers, their grading processes, kernels
+            stop()  # this process's grading processes (the embedded workers are its threads), none restarted
+            end_descendants(grace=1.0)  # whatever else it started
         if cluster is not None:
             cluster.close()
         remove_recorded(memory)  # the cgroups of grading processes that could not remove their own
@@ -218,7 +219,8 @@ def parse(argv: list[str] | None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=Path.cwd(), help="course folder (nbgrader_config.py)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("GRADE_WORKERS", 0)) or None,
-                        help="processes of the embedded cluster (default: all cores; env GRADE_WORKERS)")
+                        help="workers of the embedded cluster, each with a grading process "
+                        "(default: all cores; env GRADE_WORKERS)")
     parser.add_argument("--scheduler", default=None,
                         help="a Dask scheduler to send the jobs to, e.g. tcp://HOST:8786 "
                         "(default: $DASK_SCHEDULER_ADDRESS, else an embedded cluster on 127.0.0.1)")

@@ -14,7 +14,10 @@ stuck or killed one takes its kernels along.
 
 :func:`run` is what a Dask worker (or any thread) calls for a job: it keeps one grading process per
 thread, restarts it when it dies and gives a job up, with a message for the student, when the job
-has ended the grading process :data:`TRIES` times.
+has ended the grading process :data:`TRIES` times. :func:`stop` (a run stopped half-way) ends every
+grading process of this process and lets no new one start until :func:`resume`: the embedded
+cluster's workers are threads of the run itself, and one whose grading process was killed would
+otherwise start another.
 """
 
 from __future__ import annotations
@@ -44,7 +47,12 @@ CLOSE_SECONDS = 3.0  # for a grading process asked to end to shut its waiting ke
 HEADER = struct.Struct(">Q")
 MAX_FRAME = 512 << 20  # a result: two notebooks and their pages at most, each capped well below
 READY = b"ready"
-ROOT_ENV = "CNN_GRADE_ROOT"  # where grading processes make their folders (set by make grade for its cluster)
+ROOT_ENV = "CNN_GRADE_ROOT"  # where grading processes make their folders (a remote worker's setting)
+ROOT: str | None = None  # the same for this process (set by make grade for its embedded cluster)
+
+
+class Stopping(RuntimeError):
+    """The run is stopping: no grading process starts any more."""
 
 
 class Died(RuntimeError):
@@ -108,7 +116,7 @@ class GradingProcess:
 
     def __init__(self, limits: Limits):
         self.limits = limits
-        where = os.environ.get(ROOT_ENV) or memory_folder()
+        where = ROOT or os.environ.get(ROOT_ENV) or memory_folder()
         self.root = Path(tempfile.mkdtemp(prefix="cnn-grader-", dir=where))
         runtime = self.root / "runtime"
         runtime.mkdir()
@@ -123,23 +131,36 @@ class GradingProcess:
             record(groups, self.root)  # for the run to remove should this process's worker be killed
             prefix = enter(groups) + sandbox.runtime_wrapper(runtime, limits) + backstop
         self.log = open(self.root / "server.log", "wb")
-        self.process = subprocess.Popen(
-            [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            env=server_env(),
-            start_new_session=True, cwd="/")
+        self.closing = threading.Lock()
+        self.closed = False
+        self.process = None
+        with _lock:  # registered as it starts: stop() ends it even before it is ready
+            if not _stopping.is_set():
+                self.process = subprocess.Popen(
+                    [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
+                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+                    env=server_env(),
+                    start_new_session=True, cwd="/")
+                _all.append(self)
+        if self.process is None:
+            self.close()
+            raise Stopping("the run is stopping")
         try:
             if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:
                 raise EOFError
             write_frame(self.process.stdin, pickle.dumps(limits))  # it starts the first kernel at once
-        except (EOFError, TimeoutError, BrokenPipeError):
+        except (EOFError, TimeoutError, OSError, ValueError):  # ValueError: closed by stop()
             why = self.log_tail()
             self.close()
             raise RuntimeError(f"the grading process did not start: {why}") from None
 
     def log_tail(self) -> str:
-        self.log.flush()
-        return (self.root / "server.log").read_bytes()[-2000:].decode("utf-8", "replace").strip()
+        """The end of its log ("" once closed)."""
+        try:
+            self.log.flush()
+            return (self.root / "server.log").read_bytes()[-2000:].decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
 
     def grade(self, job: Job) -> Result:
         """Grade ``job``; :class:`Died` when the process ended or ran past the job's hard deadline."""
@@ -151,7 +172,7 @@ class GradingProcess:
             log = self.log_tail()
             self.close(ask=False)
             raise Died(f"it ran past the hard limit of {hard:.0f} s", log) from None
-        except (EOFError, BrokenPipeError, OSError):
+        except (EOFError, OSError, ValueError):  # ValueError: its pipes closed by stop()
             oom, log = (self.group.oom_kills() if self.group else 0), self.log_tail()
             self.close()
             raise Died("out of memory" if oom else "the grading process ended", log) from None
@@ -164,7 +185,27 @@ class GradingProcess:
 
         A healthy process is asked first (``ask``) (its input closed: it shuts the next job's kernel down and
         removes that slot's cgroups); one that has not ended within :data:`CLOSE_SECONDS` is killed
-        with its process group, and the cgroups left below its own are removed with them."""
+        with its process group, and the cgroups left below its own are removed with them. Safe to call
+        again, and from another thread (:func:`stop`)."""
+        with self.closing:
+            if self.closed:
+                return
+            self.closed = True
+            if self.process is not None:
+                self._end(ask)
+            try:
+                self.log.close()
+            except OSError:
+                pass
+            for group in (self.group, self.counted):
+                if group:
+                    group.remove()
+            shutil.rmtree(self.root, ignore_errors=True)
+        with _lock:
+            if self in _all:
+                _all.remove(self)
+
+    def _end(self, ask: bool) -> None:
         try:
             self.process.stdin.close()
             if ask:
@@ -177,19 +218,16 @@ class GradingProcess:
             except ProcessLookupError:
                 pass
         self.process.wait()
-        for stream in (self.process.stdout, self.log):
-            try:
-                stream.close()
-            except OSError:
-                pass
-        for group in (self.group, self.counted):
-            if group:
-                group.remove()
-        shutil.rmtree(self.root, ignore_errors=True)
+        try:
+            self.process.stdout.close()
+        except OSError:
+            pass
 
 
 _local = threading.local()
-_all: list[GradingProcess] = []
+_all: list[GradingProcess] = []  # started by this process and not closed yet
+_lock = threading.Lock()  # over _all and _stopping
+_stopping = threading.Event()
 
 
 def process_for(limits: Limits) -> GradingProcess:
@@ -200,14 +238,32 @@ def process_for(limits: Limits) -> GradingProcess:
         current = None
     if current is None:
         current = _local.process = GradingProcess(limits)
-        _all.append(current)
     return current
 
 
-def close_all() -> None:
+def close_all(ask: bool = True) -> None:
     """End every grading process this process started (at the end of a run)."""
-    while _all:
-        _all.pop().close()
+    with _lock:
+        started = list(_all)
+    closing = [threading.Thread(target=process.close, args=(ask,)) for process in started]  # each may wait
+    for thread in closing:
+        thread.start()
+    for thread in closing:
+        thread.join()
+
+
+def stop() -> None:
+    """A run stops half-way: kill every grading process of this process (with its kernels), and start
+    none until :func:`resume` (a job of a worker thread whose grading process this kills gets a zero
+    nobody reads)."""
+    with _lock:
+        _stopping.set()
+    close_all(ask=False)
+
+
+def resume() -> None:
+    """Grading processes may start again (a new run in this process)."""
+    _stopping.clear()
 
 
 def warm_up(limits: Limits) -> str:
@@ -221,6 +277,8 @@ def run(job: Job) -> Result:
     for _ in range(TRIES):
         try:
             return process_for(job.limits).grade(job)
+        except Stopping:
+            return Result(job.student, job.assignment, failed=True, messages=["the run was stopped"])
         except Died as why:
             deaths.append(str(why))
             logs.append(why.log)

@@ -160,32 +160,44 @@ def test_a_killed_worker_loses_nothing(tmp_path, dask_cluster, reference):
     assert sorted(r["student"] for r in records) == students
 
 
-def test_the_embedded_cluster_listens_on_loopback_only():
+def listening_sockets(before: set) -> list:
+    """The addresses this process and its new children listen on, other than those in ``before``."""
     import psutil
 
+    me = psutil.Process()
+    ours = [me] + list(me.children(recursive=True))
+    return [c.laddr for p in ours for c in p.net_connections(kind="inet")
+            if c.status == psutil.CONN_LISTEN and c.laddr not in before]
+
+
+@pytest.mark.parametrize("processes", [False, True], ids=["worker threads (make grade)", "worker processes"])
+def test_the_embedded_cluster_listens_on_loopback_only(processes):
+    """make grade's cluster: scheduler and worker threads talk in-process, their HTTP servers listen on
+    127.0.0.1; with worker processes, every server listens on 127.0.0.1."""
     from grading.cluster import Cluster
 
-    me = psutil.Process()
-    before = {p.pid for p in me.children(recursive=True)}  # the other tests' servers
-    cluster = Cluster(2)
+    before = set(listening_sockets(set()))  # the other tests' servers
+    cluster = Cluster(2, processes=processes)
     try:
-        ours = [me] + [p for p in me.children(recursive=True) if p.pid not in before]
-        listening = [c.laddr for p in ours for c in p.net_connections(kind="inet")
-                     if c.status == psutil.CONN_LISTEN]
-        assert len(listening) >= 3  # the scheduler, its HTTP server, the workers and their nannies
+        listening = listening_sockets(before)
+        assert len(cluster.workers()) == 2
+        # threads: HTTP servers (scheduler, workers); processes: + scheduler, workers, nannies
+        assert len(listening) >= (4 if processes else 3), listening
         assert {address.ip for address in listening} == {"127.0.0.1"}, listening
-        assert cluster.address.startswith("tcp://127.0.0.1:")
+        assert cluster.address.startswith("tcp://127.0.0.1:" if processes else "inproc://")
+        assert cluster.client.submit(sum, [1, 2]).result(timeout=60) == 3
     finally:
         cluster.close()
 
 
 def test_a_job_that_keeps_killing_its_worker_is_given_up():
     """The scheduler gives a task up after its worker died ALLOWED_FAILURES + 1 times; that student gets
-    a zero and a message, the run goes on."""
+    a zero and a message, the run goes on (a cluster of worker processes, as a remote cluster has: make
+    grade's own workers are threads, whose jobs only ever end grading processes)."""
     from grading.cluster import ALLOWED_FAILURES, Cluster
     from grading.jobs import Job
 
-    cluster = Cluster(1)
+    cluster = Cluster(1, processes=True)
     try:
         job = Job("crasher", A, {}, [], b"", "", {})
         future = cluster.client.submit(os._exit, 1, pure=False)
