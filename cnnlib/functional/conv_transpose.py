@@ -8,13 +8,13 @@ That is both ``conv_transpose2d`` and conv2d's input gradient.
 from __future__ import annotations
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from .. import _checks
 from ..geometry import conv_transpose_output_size
 from ._geometry import ConvGeometry
 from ._windows import dilate2d, pad_or_crop
 from .correlate import correlate
+from .folded import folds, moved_rows
 from .im2col import col2im, image_to_cols
 
 Size = int | tuple[int, int]
@@ -102,7 +102,9 @@ def _unpadded_nchw(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return np.ascontiguousarray(planes[:, :, ph : ph + h, pw : pw + w].transpose(1, 0, 2, 3))
 
 
-def scatter_rows(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def scatter_rows(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry, moved: np.ndarray | None = None
+) -> np.ndarray:
     """``scatter_planes`` with the kernel's columns folded into the product: K_h additions of
     C_in values per position instead of K_h K_w, for ``K_w`` copies of ``y``.
 
@@ -113,17 +115,16 @@ def scatter_rows(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarr
     C_in N planes, each added to its padded input plane (H_p x W_p) ``i D_h`` rows down. The
     product reads ``C_out K_w`` rows and writes ``C_in K_h``, against ``C_out`` and ``C_in K_h
     K_w`` (over taller planes) for ``scatter_planes``: less to move when ``C_out < K_h C_in``.
-    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W);
+    ``moved``: ``folded.moved_rows(y, g)`` if already made (the weight gradient shares it).
     """
-    (kh, kw), (dh, dw), (h, w), (ph, pw) = g.kernel_size, g.dilation, g.in_size, g.padding
-    n, c_out, h_out, w_out = y.shape
-    hp, wp, lead = h + 2 * ph, w + 2 * pw, (kw - 1) * dw
-    planes = np.zeros((c_out, lead + n * h_out * wp), y.dtype)
-    planes[:, lead:].reshape(c_out, n, h_out, wp)[..., :w_out] = y.transpose(1, 0, 2, 3)
-    channel, step = planes.strides
-    moved = as_strided(planes[:, lead:], (c_out, kw, n * h_out * wp), (channel, -dw * step, step))
+    (kh, kw), dh, (h, w), (ph, pw) = g.kernel_size, g.dilation[0], g.in_size, g.padding
+    n, c_out, h_out, _ = y.shape
+    hp, wp = h + 2 * ph, w + 2 * pw
+    if moved is None:
+        moved = moved_rows(y, g)
     kernels = weight.transpose(2, 1, 0, 3).reshape(kh * g.in_channels, c_out * kw)
-    values = np.matmul(kernels, moved.reshape(c_out * kw, -1))
+    values = np.matmul(kernels, moved)
     values = values.reshape(kh, g.in_channels * n, h_out * wp)
     image = np.zeros((g.in_channels * n, hp * wp), y.dtype)
     for i in range(kh):
@@ -131,23 +132,27 @@ def scatter_rows(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarr
     return _unpadded_nchw(image, g)
 
 
-def transposed_conv(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def transposed_conv(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry, moved: np.ndarray | None = None
+) -> np.ndarray:
     """Transpose of the convolution described by ``g``: from its output's shape to its input's.
 
     Both ways compute the same sums; the gather copies ``C_out K_h K_w`` values per input pixel
     (and multiplies by the zeros a stride inserts), the scatter adds ``C_in K_h K_w`` per output
     pixel, so the cheaper one runs; a scatter at stride 1 over small planes (up to 2^19 values,
-    LeNet's and CIFAR's layers) adds them in long runs (``scatter_planes``).
+    LeNet's and CIFAR's layers) adds them in long runs (``scatter_planes``), or, for a float32
+    layer that ``folds``, with the kernel's columns folded into the product (``scatter_rows``,
+    over ``moved``, ``folded.moved_rows(y, g)``, if given).
     """
     gather_cost = g.out_channels * g.in_size[0] * g.in_size[1] * g.stride[0] * g.stride[1]
     scatter_cost = 2 * g.in_channels * g.out_size[0] * g.out_size[1]
     if gather_cost < scatter_cost:
         return gather_transposed(y, weight, g)
+    if folds(g, y.dtype):
+        return scatter_rows(y, weight, g, moved)
     (h, w), (ph, pw) = g.in_size, g.padding
     plane_values = g.batch * g.in_channels * (h + 2 * ph) * (w + 2 * pw)
     if g.stride == (1, 1) and g.groups == 1 and plane_values <= 1 << 19:
-        if y.dtype == np.float32 and g.out_channels < g.kernel_size[0] * g.in_channels:
-            return scatter_rows(y, weight, g)
         return scatter_planes(y, weight, g)
     return scatter_transposed(y, weight, g)
 

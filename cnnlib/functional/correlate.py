@@ -2,7 +2,8 @@
 
 ``conv_arguments`` checks a (batched, 4D) conv2d call and works out its geometry; ``correlate``
 is im2col (channels last where that copies faster, see ``im2col.py``) plus one matrix product
-per group. ``conv2d``, the transposed convolution and both
+per group, or for a small float32 layer with few input channels the product over the input's
+rows with the kernel folded in (``folded.py``). ``conv2d``, the transposed convolution and both
 backward passes are built from these two.
 """
 
@@ -12,6 +13,7 @@ import numpy as np
 
 from .. import _checks
 from ._geometry import ConvGeometry, conv_geometry
+from .folded import folded_correlate, folds
 from .im2col import channels_last_cols, channels_last_kernels, cols_to_image, im2col, little_junk, to_nchw
 
 
@@ -51,6 +53,8 @@ def correlate(
 
     x: (N, C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_out, H_out, W_out)
     """
+    if folds(g, x.dtype):
+        return folded_correlate(x, weight, bias, g, out)
     if channels_last(g) and not little_junk(g):
         cols = channels_last_cols(x, g)  # (groups, N H_out W_out, K_h K_w C_in / groups)
         product = np.matmul(channels_last_kernels(weight, g.groups), cols.transpose(0, 2, 1))

@@ -92,10 +92,10 @@ def cols_to_image(
     """
     h_out, w_out = g.out_size
     image = flat.reshape(g.batch, channels, h_out, -1)[..., :w_out]
-    return _written(image, bias, out)
+    return written_image(image, bias, out)
 
 
-def _written(image: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None) -> np.ndarray:
+def written_image(image: np.ndarray, bias: np.ndarray | None, out: np.ndarray | None) -> np.ndarray:
     """``image`` (N, C, H, W) plus ``bias`` (C,) if any, copied in one pass into ``out`` (a new
     C-contiguous array, or ``image`` itself if it is one and there is no bias, when None)."""
     if out is None:
@@ -225,4 +225,4 @@ def to_nchw(
     per_channel: (groups, C_out / groups, N H_out W_out) -> (N, C_out, H_out, W_out)
     """
     image = per_channel.reshape(g.out_channels, g.batch, *g.out_size).transpose(1, 0, 2, 3)
-    return _written(image, bias, out)
+    return written_image(image, bias, out)
