@@ -16,9 +16,9 @@ from . import winograd
 from ._windows import pad_or_crop
 from .batch_threads import batch_parts, over_batch, part_geometry
 from .conv import Padding, Size, conv1d_call, conv_call, correlate_input_with_grad
-from .conv_transpose import transpose_arguments, transposed_conv
+from .conv_transpose import scatter_kind, transpose_arguments, transposed_conv
 from .correlate import check_grad_out, conv_arguments, correlate
-from .folded import folded_weight_grad, folds, moved_rows
+from .folded import folded_weight_grad, little_plane_junk, moved_rows, plane_weight_grad, planes_of
 
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -45,11 +45,17 @@ def conv2d_backward(
         # A small float32 layer on several BLAS threads: its batch in parts, on as many threads.
         def both(part: slice) -> tuple[np.ndarray, np.ndarray]:
             part_g = part_geometry(g, part)
-            if folds(part_g, call.x.dtype):
+            kind = scatter_kind(part_g, call.x.dtype)
+            if kind == "rows":
                 # The output gradient moved once per kernel column serves both products.
                 moved = moved_rows(grad_out[part], part_g)
                 return (transposed_conv(grad_out[part], weight, part_g, moved),
                         folded_weight_grad(call.x[part], moved, part_g))
+            if kind == "planes" and call.x.dtype == np.float32 and little_plane_junk(part_g):
+                # So do the output gradient's planes (float64 keeps im2col's order of summation).
+                planes = planes_of(grad_out[part], part_g)
+                return (transposed_conv(grad_out[part], weight, part_g, planes),
+                        plane_weight_grad(call.x[part], planes, part_g))
             return (transposed_conv(grad_out[part], weight, part_g),
                     correlate_input_with_grad(call.x[part], grad_out[part], part_g))
 

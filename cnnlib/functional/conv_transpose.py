@@ -14,7 +14,7 @@ from ..geometry import conv_transpose_output_size
 from ._geometry import ConvGeometry
 from ._windows import dilate2d, pad_or_crop
 from .correlate import correlate
-from .folded import folds, moved_rows
+from .folded import folds, moved_rows, planes_of
 from .im2col import col2im, image_to_cols
 
 Size = int | tuple[int, int]
@@ -68,7 +68,9 @@ def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np
     return col2im(np.matmul(kernels, image_to_cols(y, g)), g)
 
 
-def scatter_planes(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def scatter_planes(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry, planes: np.ndarray | None = None
+) -> np.ndarray:
     """The scatter for stride 1 and one group, laid out so that each kernel offset's values are
     added back in one contiguous run.
 
@@ -77,13 +79,13 @@ def scatter_planes(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.nda
     planes; offset (i, j) adds them all at flat shift ``i D_h W_p + j D_w``. The junk (the planes'
     last rows and columns, zeros) costs ``H_p / H_out`` in the product, repaid by K_h K_w long
     additions instead of C_in N K_h K_w short ones: worth it while the planes are small.
-    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W);
+    ``planes``: ``folded.planes_of(y, g)`` if already made (the weight gradient may share them).
     """
-    (kh, kw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.dilation, g.padding, g.in_size
-    n, c_out, h_out, w_out = y.shape
-    hp, wp = h + 2 * ph, w + 2 * pw
-    planes = np.zeros((c_out, n, hp, wp), y.dtype)
-    planes[:, :, :h_out, :w_out] = y.transpose(1, 0, 2, 3)
+    (kh, kw), (dh, dw), wp = g.kernel_size, g.dilation, g.in_size[1] + 2 * g.padding[1]
+    c_out = y.shape[1]
+    if planes is None:
+        planes = planes_of(y, g)
     kernels = weight.transpose(2, 3, 1, 0).reshape(kh * kw * g.in_channels, c_out)
     values = np.matmul(kernels, planes.reshape(c_out, -1)).reshape(kh, kw, -1)
     size = values.shape[-1]
@@ -132,28 +134,43 @@ def scatter_rows(
     return _unpadded_nchw(image, g)
 
 
-def transposed_conv(
-    y: np.ndarray, weight: np.ndarray, g: ConvGeometry, moved: np.ndarray | None = None
-) -> np.ndarray:
-    """Transpose of the convolution described by ``g``: from its output's shape to its input's.
+def scatter_kind(g: ConvGeometry, dtype: np.dtype) -> str:
+    """How ``transposed_conv`` computes this layer's transpose: "gather", "rows" (``scatter_rows``),
+    "planes" (``scatter_planes``) or "col2im" (``scatter_transposed``).
 
     Both ways compute the same sums; the gather copies ``C_out K_h K_w`` values per input pixel
     (and multiplies by the zeros a stride inserts), the scatter adds ``C_in K_h K_w`` per output
     pixel, so the cheaper one runs; a scatter at stride 1 over small planes (up to 2^19 values,
     LeNet's and CIFAR's layers) adds them in long runs (``scatter_planes``), or, for a float32
-    layer that ``folds``, with the kernel's columns folded into the product (``scatter_rows``,
-    over ``moved``, ``folded.moved_rows(y, g)``, if given).
+    layer that ``folds``, with the kernel's columns folded into the product (``scatter_rows``).
     """
     gather_cost = g.out_channels * g.in_size[0] * g.in_size[1] * g.stride[0] * g.stride[1]
     scatter_cost = 2 * g.in_channels * g.out_size[0] * g.out_size[1]
     if gather_cost < scatter_cost:
-        return gather_transposed(y, weight, g)
-    if folds(g, y.dtype):
-        return scatter_rows(y, weight, g, moved)
+        return "gather"
+    if folds(g, dtype):
+        return "rows"
     (h, w), (ph, pw) = g.in_size, g.padding
     plane_values = g.batch * g.in_channels * (h + 2 * ph) * (w + 2 * pw)
     if g.stride == (1, 1) and g.groups == 1 and plane_values <= 1 << 19:
-        return scatter_planes(y, weight, g)
+        return "planes"
+    return "col2im"
+
+
+def transposed_conv(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry, shared: np.ndarray | None = None
+) -> np.ndarray:
+    """Transpose of the convolution described by ``g``: from its output's shape to its input's,
+    the way ``scatter_kind`` picks. ``shared``: what the weight gradient made of ``y`` already,
+    ``folded.moved_rows(y, g)`` for "rows", ``folded.planes_of(y, g)`` for "planes".
+    """
+    kind = scatter_kind(g, y.dtype)
+    if kind == "gather":
+        return gather_transposed(y, weight, g)
+    if kind == "rows":
+        return scatter_rows(y, weight, g, shared)
+    if kind == "planes":
+        return scatter_planes(y, weight, g, shared)
     return scatter_transposed(y, weight, g)
 
 

@@ -121,3 +121,44 @@ def folded_weight_grad(x: np.ndarray, moved: np.ndarray, g: ConvGeometry) -> np.
     product = np.matmul(rows_of_x(x, g), moved.T)  # (C_in K_h, C_out K_w)
     grad = product.reshape(g.in_channels, kh, g.out_channels, kw).transpose(2, 0, 1, 3)
     return np.ascontiguousarray(grad)
+
+
+def planes_of(y: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The output gradient channel-major on zero planes of the padded input's size.
+
+    y: (N, C_out, H_out, W_out) -> (C_out, N, H_p, W_p), ``y`` in each plane's top left corner
+    """
+    (h, w), (ph, pw) = g.in_size, g.padding
+    n, c_out, h_out, w_out = y.shape
+    planes = np.zeros((c_out, n, h + 2 * ph, w + 2 * pw), y.dtype)
+    planes[:, :, :h_out, :w_out] = y.transpose(1, 0, 2, 3)
+    return planes
+
+
+def little_plane_junk(g: ConvGeometry) -> bool:
+    """At most a quarter more plane positions than output positions (``H_p W_p <= 1.25 H_out
+    W_out``: CIFAR's 3 -> 32 with padding 1, not LeNet's C1), where ``plane_weight_grad`` pays."""
+    (h, w), (ph, pw), (h_out, w_out) = g.in_size, g.padding, g.out_size
+    return 4 * (h + 2 * ph) * (w + 2 * pw) <= 5 * h_out * w_out
+
+
+def plane_weight_grad(x: np.ndarray, planes: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The weight gradient (stride 1, one group) as one product over the planes that the input
+    gradient's ``scatter_planes`` multiplies too.
+
+    Column p = (n, y, x) of ``planes`` (``planes_of(grad_out, g)``, flat) meets, for kernel offset
+    (i, j), the padded input at the same flat position moved by ``i D_h W_p + j D_w``: with the
+    padded input channel-major, (C_in, N H_p W_p), the rows (c, i, j) of the product's right side
+    are C_in K_h K_w long runs of it (a plane's junk positions, zeros, meet whatever lies there).
+    x: (N, C_in, H, W) -> (C_out, C_in, K_h, K_w)
+    """
+    (kh, kw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.dilation, g.padding, g.in_size
+    n, c = x.shape[:2]
+    hp, wp = h + 2 * ph, w + 2 * pw
+    size = n * hp * wp
+    padded = np.zeros((c, size + (kh - 1) * dh * wp + (kw - 1) * dw), x.dtype)
+    padded[:, :size].reshape(c, n, hp, wp)[:, :, ph : ph + h, pw : pw + w] = x.transpose(1, 0, 2, 3)
+    channel, step = padded.strides
+    runs = as_strided(padded, (c, kh, kw, size), (channel, dh * wp * step, dw * step, step), writeable=False)
+    product = np.matmul(planes.reshape(-1, size), runs.reshape(c * kh * kw, size).T)
+    return product.reshape(-1, c, kh, kw)
