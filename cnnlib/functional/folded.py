@@ -1,4 +1,5 @@
-"""Small float32 convolutions with the kernel's rows or columns folded into the matrix product.
+"""Small float32 convolutions with the kernel's rows or columns folded into the matrix product,
+and the weight gradient over the input gradient's planes.
 
 im2col copies every window: ``K_h K_w C_in`` values per output position. With few input
 channels (LeNet's C3: 6 -> 16, 5x5) that copy is ``N H_out W_out K_h`` runs of only ``K_w C_in``
@@ -27,6 +28,11 @@ C3) and a product output ``K_w`` (forward) or ``K_h`` (input gradient) times tal
 layer's. That pays while the layer has fewer output channels than a window column has values
 (``C_out < K_h C_in``) and its padded planes are small (``folds``); float64 never folds, so its
 sums keep im2col's order.
+
+Layers with more output channels (CIFAR's 3 -> 32) scatter their input gradient over planes
+(``conv_transpose.scatter_planes``: the output gradient channel-major on zero planes of the
+padded input's size, ``planes_of``). In float32 the weight gradient is then one product over
+those same planes (``plane_weight_grad``) where they carry little junk (``little_plane_junk``).
 """
 
 from __future__ import annotations
