@@ -67,7 +67,7 @@ class Cluster:
             if processes:
                 where.update(host="127.0.0.1", env={server.ROOT_ENV: folder} if folder else {})
             else:
-                server.ROOT = folder
+                server.use_root(folder)
                 # the run's own memory is not a job's (each is capped by its cgroup); the workers' HTTP
                 # servers (health, metrics) default to every interface when the workers have no host
                 where.update(memory_limit=0, worker_dashboard_address="127.0.0.1:0")
@@ -141,7 +141,7 @@ class Cluster:
             self.cluster.close()
             from grading import server
 
-            server.ROOT = None
+            server.use_root(None)
 
 
 def outcome(future, job: Job) -> Result:

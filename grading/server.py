@@ -3,8 +3,8 @@
 ``python -m grading.server ROOT RUNTIME`` reads jobs (:class:`grading.jobs.Job`) from its standard
 input and writes results (:class:`grading.jobs.Result`) to its standard output, each as a frame
 (8-byte length, then a pickle), and grades each job with :func:`grading.worker.grade_job`. The
-first frame it reads is the :class:`grading.sandbox.Limits` of the jobs to come, so that the
-first job's kernel starts before that job arrives, as every later job's does.
+first frame it reads is the :class:`grading.sandbox.Limits` of the jobs to come and the kernels'
+font list (or None: it builds its own), so that its zygote starts before the first job arrives.
 
 :class:`GradingProcess` starts one and confines it as the nbgrader subprocesses were confined
 before: a memory cgroup of ``Limits.grader_memory`` (else an address-space limit) and a private
@@ -48,7 +48,8 @@ HEADER = struct.Struct(">Q")
 MAX_FRAME = 512 << 20  # a result: two notebooks and their pages at most, each capped well below
 READY = b"ready"
 ROOT_ENV = "CNN_GRADE_ROOT"  # where grading processes make their folders (a remote worker's setting)
-ROOT: str | None = None  # the same for this process (set by make grade for its embedded cluster)
+ROOT: str | None = None  # the same for this process (set by make grade for its embedded cluster: use_root)
+SHARED_FONTS = "--shared-fonts"  # argument of a grading process told the font list comes with its limits
 
 
 class Stopping(RuntimeError):
@@ -134,10 +135,12 @@ class GradingProcess:
         self.closing = threading.Lock()
         self.closed = False
         self.process = None
+        fonts = _fonts is not None  # this run's font list, shared by its grading processes (embedded cluster)
         with _lock:  # registered as it starts: stop() ends it even before it is ready
             if not _stopping.is_set():
                 self.process = subprocess.Popen(
-                    [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime)],
+                    [*prefix, sys.executable, "-m", "grading.server", str(self.root / "jobs"), str(runtime),
+                     *([SHARED_FONTS] if fonts else [])],
                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
                     env=server_env(),
                     start_new_session=True, cwd="/")
@@ -148,7 +151,8 @@ class GradingProcess:
         try:
             if read_frame(self.process.stdout.fileno(), time.monotonic() + START_SECONDS) != READY:
                 raise EOFError
-            write_frame(self.process.stdin, pickle.dumps(limits))  # it starts the first kernel at once
+            # it starts its zygote at once (the font list has been built meanwhile)
+            write_frame(self.process.stdin, pickle.dumps((limits, shared_fonts() if fonts else None)))
         except (EOFError, TimeoutError, OSError, ValueError):  # ValueError: closed by stop()
             why = self.log_tail()
             self.close()
@@ -228,6 +232,26 @@ _local = threading.local()
 _all: list[GradingProcess] = []  # started by this process and not closed yet
 _lock = threading.Lock()  # over _all and _stopping
 _stopping = threading.Event()
+_fonts = None  # FontList | None: the kernels' font list of this process's grading processes (use_root)
+
+
+def use_root(folder: str | None) -> None:
+    """Grading processes of this process make their folders in ``folder`` (None: ``$CNN_GRADE_ROOT``,
+    else :func:`memory_folder`), and share one font list built there now, in the background
+    (:class:`grading.fonts.FontList`: about a CPU-second each grading process would spend)."""
+    global ROOT, _fonts
+    from grading.fonts import FontList
+
+    ROOT = folder
+    _fonts = FontList(Path(tempfile.mkdtemp(prefix="fonts-", dir=folder)) / "matplotlib",
+                      sandbox.kernel_env()) if folder else None
+
+
+def shared_fonts() -> Path | None:
+    """The font list shared by this process's grading processes (waiting until it is built); None where
+    there is none (each grading process builds its own) or it could not be built (each kernel does)."""
+    fonts = _fonts
+    return fonts.path() if fonts is not None else None
 
 
 def process_for(limits: Limits) -> GradingProcess:
@@ -289,11 +313,13 @@ def run(job: Job) -> Result:
     return result
 
 
-def serve(root: Path, runtime: Path) -> None:
-    """The loop of the grading process (this module run as a program)."""
+def serve(root: Path, runtime: Path, shared_fonts: bool = False) -> None:
+    """The loop of the grading process (this module run as a program). ``shared_fonts``: the kernels'
+    font list comes with the limits (built once by the run), else this process builds its own."""
     from grading.fonts import FontList
 
-    fonts = FontList(root / "matplotlib", sandbox.kernel_env())  # built while nbgrader is imported
+    own = None if shared_fonts else FontList(root / "matplotlib", sandbox.kernel_env())  # built meanwhile
+    fonts: Path | None = None
     sandbox.compile_library()
     import nbgrader.converters  # noqa: F401
     import nbgrader.preprocessors  # noqa: F401
@@ -321,7 +347,7 @@ def serve(root: Path, runtime: Path) -> None:
             current = None
         if current is None:
             name = f"zygote-{next(numbers)}"
-            current = zygote.start(root / name, runtime / name, limits, fonts.path())
+            current = zygote.start(root / name, runtime / name, limits, own.path() if own else fonts)
         return current
 
     try:
@@ -330,9 +356,10 @@ def serve(root: Path, runtime: Path) -> None:
                 job = pickle.loads(read_frame(requests))
             except EOFError:
                 return
-            if isinstance(job, Limits):  # sent at the start: the zygote imports before the first job comes
-                if job.sandbox:
-                    zygote_for(job)
+            if isinstance(job, tuple):  # sent at the start: the zygote imports before the first job comes
+                limits, fonts = job
+                if limits.sandbox:
+                    zygote_for(limits)
                 continue
             number = next(numbers)
             folder, private = root / f"{number:05d}", runtime / f"{number:05d}"
@@ -346,4 +373,4 @@ def serve(root: Path, runtime: Path) -> None:
 
 
 if __name__ == "__main__":
-    serve(Path(sys.argv[1]), Path(sys.argv[2]))
+    serve(Path(sys.argv[1]), Path(sys.argv[2]), SHARED_FONTS in sys.argv[3:])

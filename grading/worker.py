@@ -18,6 +18,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections import Counter
@@ -185,20 +186,27 @@ def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
     return messages
 
 
+def config_from(course_config: str, where: str):
+    """The traitlets Config that an ``nbgrader_config.py`` (its text; ``where``: its name in tracebacks)
+    builds (the instructor's file: trusted)."""
+    from traitlets.config import Config
+
+    c = Config()
+    exec(compile(course_config, where, "exec"), {"get_config": lambda: c, "__file__": where})
+    return c
+
+
 def configure(course_config: str, private: Path, limits: Limits, cgroup: str):
     """nbgrader's configuration for one job: the course's ``nbgrader_config.py`` (text), then the private
     course folder, the sandboxed kernel (its ``limits``, its memory ``cgroup`` folder or "") and the
     preprocessors of :mod:`grading.execute`."""
     from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
     from nbgrader import preprocessors as nbgrader
-    from traitlets.config import Config
 
     from grading.execute import HideTests, SandboxExecute
     from grading.templates import FeedbackExporter
 
-    c = Config()
-    where = str(private / "course_config.py")
-    exec(compile(course_config, where, "exec"), {"get_config": lambda: c, "__file__": where})
+    c = config_from(course_config, str(private / "course_config.py"))
     c.CourseDirectory.root = str(private)
     c.CourseDirectory.db_url = f"sqlite:///{private / 'gradebook.db'}"
     c.CourseDirectory.source_directory = "source"
@@ -233,25 +241,30 @@ def environment(values: dict):
                 os.environ[key] = value
 
 
-def run_converter(kind, config, assignment: str, student: str) -> tuple[bool, str]:
-    """nbgrader's ``kind`` converter (Autograde, GenerateFeedback) in this process; (succeeded, log)."""
+def run_converter(kind, config, assignment: str, student: str = "*") -> tuple[bool, str]:
+    """nbgrader's ``kind`` converter (Autograde, GenerateFeedback, GenerateAssignment) in this process,
+    ``force``d as on the command line; (succeeded, its log). Its log goes only there (a logger of its
+    own): in the run, nbgrader's warnings would otherwise reach the instructor's terminal."""
     from nbgrader.coursedir import CourseDirectory
 
     coursedir = CourseDirectory(config=config)
     coursedir.assignment_id, coursedir.student_id = assignment, student
-    converter = kind(coursedir=coursedir, config=config)
+    log = logging.getLogger(f"grading.nbgrader.{threading.get_ident()}")
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    converter = kind(coursedir=coursedir, config=config, log=log)
     converter.force = True
     buffer = io.StringIO()
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(logging.Formatter("[%(levelname)s] %(message)s"))
-    converter.log.addHandler(handler)
+    log.addHandler(handler)
     try:
         converter.start()
         return True, buffer.getvalue()
     except (Exception, SystemExit):  # nbgrader's failures (NbGraderException) and anything below them
         return False, buffer.getvalue() + traceback.format_exc()
     finally:
-        converter.log.removeHandler(handler)
+        log.removeHandler(handler)
 
 
 def read_files(folder: Path) -> dict[str, bytes]:

@@ -250,6 +250,42 @@ def test_a_corrupt_notebook_is_a_message_not_a_crash(tmp_path):
     assert "could not be read as a notebook" in result.messages[0]
 
 
+def bound_files(pid: int) -> set[str]:
+    """The files bound read-only into the sandboxes started below ``pid`` (their bwrap arguments)."""
+    from grading.interrupt import descendants
+
+    found = set()
+    for child in descendants(pid):
+        try:
+            argv = Path(f"/proc/{child}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        found |= {argv[i + 1].decode() for i, arg in enumerate(argv[:-1]) if arg == b"--ro-bind"}
+    return found
+
+
+def test_the_grading_processes_of_a_run_share_one_font_list(tmp_path):
+    """make grade's cluster builds matplotlib's font list for the kernels once; every grading process's
+    zygote binds that one file (each would otherwise build its own: about a CPU-second each)."""
+    server.use_root(str(tmp_path))
+    processes = []
+    try:
+        processes = [server.GradingProcess(LIMITS) for _ in range(2)]
+        shared = server.shared_fonts()
+        assert shared is not None and shared.is_file() and shared.is_relative_to(tmp_path)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not all(str(shared) in bound_files(p.process.pid)
+                                                      for p in processes):
+            time.sleep(0.2)
+        assert all(str(shared) in bound_files(p.process.pid) for p in processes)
+        assert not list(tmp_path.glob("cnn-grader-*/jobs/matplotlib")), "no grading process built its own"
+    finally:
+        for process in processes:
+            process.close()
+        server.use_root(None)
+    assert server.shared_fonts() is None
+
+
 @pytest.mark.parametrize("ask", [True, False], ids=["asked to end", "killed"])
 def test_a_grading_process_leaves_no_cgroup_behind(tmp_path, ask):
     """After a job the grading process holds the next submission's kernel in cgroups of its own; ended
