@@ -219,8 +219,9 @@ def main() -> None:
                              "one thread, else 0): after a multi-threaded call OpenBLAS's idle "
                              "threads spin about 0.1 s, PyTorch's 5-10 ms, and would compete with "
                              "the other library's next call")
-    parser.add_argument("--split", choices=("on", "off"), default=None,
-                        help="force cnnlib's batch split across threads on or off for every layer")
+    parser.add_argument("--split", choices=("on", "off", "one"), default=None,
+                        help="force cnnlib's batch split across threads on or off for every layer; "
+                             "one: the layers it would split run whole on one BLAS thread instead")
     parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
                         help="keep (default): glibc's malloc keeps freed memory for the next call "
                              "(see keep_freed_memory); default: glibc's own thresholds")
@@ -232,7 +233,10 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     layers = [layer for layer in LAYERS if not args.layers or any(s in layer.name for s in args.layers)]
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "default")
-    if args.split:
+    if args.split == "one":
+        batch_threads.SPLIT = False
+        blas += ", small layers on one BLAS thread (no split)"
+    elif args.split:
         batch_threads.MAX_WORK = 1 << 62 if args.split == "on" else -1
         blas += f", batch split forced {args.split}"
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "

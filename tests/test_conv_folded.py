@@ -153,3 +153,33 @@ def test_where_the_planes_serve_the_weight_gradient():
 
     assert folded.little_plane_junk(geometry(3, 32, 32, 3, 1))  # CIFAR 3 -> 32: 34^2 / 32^2 = 1.13
     assert not folded.little_plane_junk(geometry(1, 6, 32, 5, 0))  # LeNet C1: 32^2 / 28^2 = 1.31
+
+
+def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch):
+    """batch_threads.SPLIT = False: a layer the split would take runs on the calling thread, in
+    one piece, with BLAS held at one thread, and BLAS gets its threads back after."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from cnnlib.functional import batch_threads, winograd
+
+    monkeypatch.setattr(batch_threads, "SPLIT", False)
+    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
+        if winograd.blas_threads() != 2:
+            pytest.skip("numpy's BLAS cannot be set to 2 threads")
+        seen = []
+
+        def work(part):
+            seen.append(winograd.blas_threads())
+            return part
+
+        assert batch_threads.over_batch(work, 7, 2) == [slice(0, 7)]
+        assert seen == [1] and winograd.blas_threads() == 2
+        rng = np.random.default_rng(4)
+        x = rng.standard_normal((5, 6, 14, 14), dtype=np.float32)
+        weight = rng.standard_normal((16, 6, 5, 5), dtype=np.float32)
+        out = F.conv2d(x, weight)
+        grads = F.conv2d_backward(np.ones_like(out), x, weight)
+        monkeypatch.setattr(batch_threads, "SPLIT", True)
+        np.testing.assert_allclose(out, F.conv2d(x, weight), rtol=1e-5, atol=1e-4)
+        for ours, ref in zip(grads, F.conv2d_backward(np.ones_like(out), x, weight)):
+            np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-3)
+        assert winograd.blas_threads() == 2

@@ -43,6 +43,10 @@ from .winograd import blas_libraries, blas_threads
 # CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
 MAX_WORK = 1 << 20
 
+# True: such a layer's batch runs in parts on as many threads (one BLAS thread each); False: the
+# whole layer runs on the calling thread with BLAS held at one thread (no second thread to wake).
+SPLIT = True
+
 Result = TypeVar("Result")
 
 _lock = threading.Lock()
@@ -84,7 +88,7 @@ def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[
 
     The calling thread takes the first slice, a pool's threads the others; returns the results
     in the slices' order. Unsplit (``[work(slice(0, batch))]``) when ``parts`` is 1 or another
-    split is running.
+    split is running; unsplit on one BLAS thread when ``SPLIT`` is False.
     """
     if parts < 2 or not _lock.acquire(blocking=False):
         return [work(slice(0, batch))]
@@ -96,6 +100,8 @@ def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[
         for lib in libraries:
             lib.set_num_threads(1)
         try:
+            if not SPLIT:
+                return [work(slice(0, batch))]
             pool = _pools.get(parts - 1) or _pools.setdefault(parts - 1, ThreadPoolExecutor(parts - 1))
             others = [pool.submit(work, part) for part in slices[1:]]
             try:
