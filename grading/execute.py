@@ -26,6 +26,7 @@ import uuid
 from copy import deepcopy
 
 import zmq
+import zmq.asyncio
 from jupyter_core.paths import jupyter_runtime_dir
 from jupyter_core.utils import ensure_async, run_sync
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -149,6 +150,7 @@ class SandboxExecute(Execute):
         self._cell_timeout = self.timeout
         self.interrupt_on_timeout = False
         self._server = False
+        self._loop, self._loop_outputs, self._loop_stuck = None, [], False  # the kernel's serving loop
         self._deferred, self._stopped_at = [], None
         info = (resources or {}).get("nbgrader", {})
         self._trusted = trusted_tests(info["db_url"], info["assignment"], info["notebook"]) if (
@@ -255,61 +257,143 @@ class SandboxExecute(Execute):
             name = failure.__class__.__name__
             cell.outputs = [error(str(failure), name if name.isidentifier() else "Error")]
         cell.execution_count = None
+        self._end_loop()  # a kernel that died or hangs meanwhile stops the notebook here, as a cell would
         return cell
 
     def _call_kernel(self, request: dict, index: int):
-        """Send one request to the kernel; its decoded answer, or ``{"no_answer": why}``."""
+        """Send one request to the kernel; its decoded answer, or ``{"no_answer": why}``.
+
+        The first call of a test cell starts the kernel's serving loop (one comm message); each call
+        is then a request file and its number on a FIFO, the answer a reply file and its number back
+        (:class:`grading.remote.Mailbox`). :meth:`_end_loop` ends the loop after the cell."""
         if not self._server:
             self._server = True
             self._probe(remote.setup_code(), index)
             self._comm = uuid.uuid4().hex
             self._message("comm_open", {"comm_id": self._comm, "target_name": remote.COMM_TARGET, "data": {}})
         number = self._mailbox.post(portable.encode(request))
-        outputs = self._message("comm_msg", {"comm_id": self._comm,
-                                             "data": {"folder": self._mailbox.path, "number": number}})
-        errors = [f"{o.get('ename')}: {o.get('evalue')}"[:300] for o in outputs
-                  if o.get("msg_type") == "error"]
+        if self._loop is None:
+            self._loop_outputs = []
+            self._loop = self._send("comm_msg", {"comm_id": self._comm,
+                                                 "data": {"folder": self._mailbox.path}})
+        if not self._mailbox.ask(number):
+            return {"no_answer": "it did not read the grader's requests"}
+        answered = run_sync(self._async_answer)(number)
         try:
-            data = self._mailbox.collect(number, self.max_reply_bytes)
+            data = self._mailbox.collect(number, self.max_reply_bytes) if answered else None
             if data is None:
+                run_sync(self._async_error)()
+                errors = [f"{o.get('ename')}: {o.get('evalue')}"[:300] for o in self._loop_outputs
+                          if o.get("msg_type") == "error"]
                 return {"no_answer": errors[-1] if errors else ""}
             return portable.decode(data)
         except (portable.WireError, ValueError) as problem:
             return {"no_answer": f"its answer could not be read ({problem})"}
 
+    async def _async_answer(self, number: int) -> bool:
+        """Wait, within the cell's budget, until the kernel announces its reply to ``number`` (True) or
+        its loop ended without it (False), taking the loop's outputs as they come (counted against the
+        output cap). CellTimeoutError and DeadKernelError as for a cell."""
+        deadline = self._budget_deadline()
+        poller = zmq.asyncio.Poller()  # wakes on the reply's number or on a message from the kernel
+        poller.register(self._mailbox.replies, zmq.POLLIN)
+        poller.register(self.kc.iopub_channel.socket, zmq.POLLIN)
+        while True:
+            if self._mailbox.answered(number):
+                return True
+            if await self._take_outputs(self._loop, self._loop_outputs):  # the loop ended, no answer:
+                self._loop = None  # the next call starts another
+                return self._mailbox.answered(number)
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                self._loop_stuck = True
+                raise CellTimeoutError(f"a call of the notebook's functions ran past {self.timeout} s")
+            if not await poller.poll(int(min(wait, 1.0) * 1000)):
+                if not await ensure_async(self.km.is_alive()):
+                    raise DeadKernelError("the kernel died")
+
+    async def _async_error(self, seconds: float = 0.2) -> None:
+        """No answer came: wait a moment for the error the kernel's loop showed (its IOPub messages may
+        arrive after its reply's number)."""
+        end = time.monotonic() + seconds
+        while self._loop is not None and time.monotonic() < end and not any(
+                o.get("msg_type") == "error" for o in self._loop_outputs):
+            try:
+                reply = await self.kc.get_iopub_msg(timeout=0.05)
+            except queue.Empty:
+                continue
+            if self._collect(reply, self._loop, self._loop_outputs):
+                self._loop = None
+
+    async def _take_outputs(self, msg_id: str, outputs: list) -> bool:
+        """The IOPub messages already here, without waiting: those of ``msg_id`` into ``outputs``
+        (counted against the output cap); whether its idle status was among them."""
+        while True:
+            try:
+                reply = await self.kc.get_iopub_msg(timeout=0)
+            except queue.Empty:
+                return False
+            if self._collect(reply, msg_id, outputs):
+                return True
+
+    def _collect(self, reply: dict, msg_id: str, outputs: list) -> bool:
+        """Keep ``reply`` in ``outputs`` when it is an output of ``msg_id``; whether it is the idle status
+        that ends ``msg_id``."""
+        if reply["parent_header"].get("msg_id") != msg_id:
+            return False
+        kind = reply["msg_type"]
+        if kind == "status" and reply["content"].get("execution_state") == "idle":
+            return True
+        if kind in OUTPUTS:
+            self._output_bytes += len(json.dumps(reply["content"], default=str))
+            outputs.append({**reply["content"], "msg_type": kind})
+        return False
+
+    def _end_loop(self) -> None:
+        """After a test cell: the kernel's serving loop returns and the kernel is idle again (not waited
+        for when a call ran past its time: the kernel is still in it)."""
+        if self._loop is None:
+            return
+        loop, self._loop = self._loop, None
+        self._mailbox.end_loop()
+        if not self._loop_stuck:
+            run_sync(self._async_idle)(loop, self._loop_outputs)
+
+    def _send(self, kind: str, content: dict) -> str:
+        """Send a shell message of ``kind`` (a comm's); its id."""
+        message = self.kc.session.msg(kind, content)
+        self.kc.shell_channel.send(message)
+        return message["header"]["msg_id"]
+
+    def _budget_deadline(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise CellTimeoutError("the notebook's time limit was reached")
+        self.timeout = self._cell_budget(left)
+        return time.monotonic() + self.timeout
+
     def _message(self, kind: str, content: dict) -> list:
         """Send a shell message of ``kind`` (a comm's) and wait, within the cell's budget, until the
         kernel is idle again; its outputs' contents (with ``msg_type``), counted against the output cap
         as a cell's are. CellTimeoutError and DeadKernelError as for a cell."""
-        return run_sync(self._async_message)(kind, content)
+        outputs: list = []
+        run_sync(self._async_idle)(self._send(kind, content), outputs)
+        return outputs
 
-    async def _async_message(self, kind: str, content: dict) -> list:
-        left = self._deadline - time.monotonic()
-        if left <= 0:
-            raise CellTimeoutError("the notebook's time limit was reached")
-        budget = self._cell_budget(left)
-        deadline = time.monotonic() + budget
-        message = self.kc.session.msg(kind, content)
-        self.kc.shell_channel.send(message)
-        outputs = []
+    async def _async_idle(self, msg_id: str, outputs: list) -> None:
+        deadline = self._budget_deadline()
         while True:
             wait = min(1.0, deadline - time.monotonic())
             if wait <= 0:
-                raise CellTimeoutError(f"a call of the notebook's functions ran past {budget} s")
+                raise CellTimeoutError(f"a call of the notebook's functions ran past {self.timeout} s")
             try:
                 reply = await self.kc.get_iopub_msg(timeout=wait)
             except queue.Empty:
                 if not await ensure_async(self.km.is_alive()):
                     raise DeadKernelError("the kernel died") from None
                 continue
-            if reply["parent_header"].get("msg_id") != message["header"]["msg_id"]:
-                continue
-            kind = reply["msg_type"]
-            if kind == "status" and reply["content"].get("execution_state") == "idle":
-                return outputs
-            if kind in OUTPUTS:
-                self._output_bytes += len(json.dumps(reply["content"], default=str))
-                outputs.append({**reply["content"], "msg_type": kind})
+            if self._collect(reply, msg_id, outputs):
+                return
 
     def _probe(self, code: str, index: int) -> list:
         """Execute ``code`` in the kernel as a hidden cell at ``index``; its outputs."""

@@ -1,11 +1,12 @@
 """The half of a trusted check that runs in the student's kernel: call the function, send back.
 
 :mod:`grading.remote` sends this file's text to the kernel once per notebook, after
-:mod:`grading.portable`'s (bound here as ``portable``), then one request per call the checker
-makes. ``serve(payload)`` decodes the request, looks the student's function up in the notebook's
-namespace, calls it (for a checker call, through :func:`cnnlib.testing.call_locally`: the call monitor
-that refuses cnnlib's layers, torch and scipy, fresh copies of the inputs, and the check that
-inputs are left unchanged) and writes the encoded answer next to the request.
+:mod:`grading.portable`'s (bound here as ``portable``). :func:`serve_loop` then runs for each test
+cell and answers each call the checker makes: :func:`serve` decodes the request, looks the
+student's function up in the notebook's namespace, calls it (for a checker call, through
+:func:`cnnlib.testing.call_locally`: the call monitor that refuses cnnlib's layers, torch and
+scipy, fresh copies of the inputs, and the check that inputs are left unchanged) and writes the
+encoded answer next to the request.
 
 Nothing here is trusted: a notebook can rewrite or block these requests. The grader only
 believes values, and compares them itself, outside this kernel.
@@ -50,6 +51,32 @@ def answer(request: dict, namespace: dict) -> dict:
         reply = {"refused": str(error)}
     reply["objects"] = [value for kind, value in args if kind == "object"]  # as the call left them
     return reply
+
+
+def serve_loop(folder: str) -> None:
+    """Answer the grader's requests until it writes ``end``: each is a number N and a newline on the
+    FIFO ``requests`` in ``folder``; N and a newline go back on the FIFO ``replies`` once ``reply-N``
+    is written (or could not be: the error is shown as an output of the message that started this)."""
+    from IPython import get_ipython
+
+    shell = get_ipython()
+    with open(f"{folder}/requests", "rb", buffering=0) as requests, \
+            open(f"{folder}/replies", "wb", buffering=0) as replies:
+        pending = b""
+        while True:
+            chunk = requests.read(4096)
+            if not chunk:
+                return
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                if line == b"end":
+                    return
+                try:
+                    serve(folder, int(line))
+                except BaseException:
+                    shell.showtraceback()
+                replies.write(line + b"\n")
 
 
 def serve(folder: str, number: int) -> None:

@@ -101,6 +101,12 @@ except OSError as error:
     print('scratch full after', _written, 'MB:', error.strerror)
 
 """
+BREAK_LOOP = """import glob, os
+from ipykernel.connect import get_connection_file
+for _fifo in glob.glob(os.path.join(os.path.dirname(get_connection_file()), 'grading-*', 're*s')):
+    os.unlink(_fifo)  # the grader's FIFOs (requests, replies): its loop in this kernel cannot start
+
+"""
 FILL_RUNTIME = """import os
 from ipykernel.connect import get_connection_file
 _runtime, _written = os.path.dirname(get_connection_file()), 0
@@ -210,6 +216,7 @@ def build(course: Path) -> list[Case]:
     latin1 = os.fsdecode(os.fsencode(sub / "latin1_notebook" / A) + b"/L\x94sung.ipynb")  # what unzip makes
     nbformat.write(corpus.filled(A), latin1)
     put("fills_runtime", corpus.filled(A, prepend={"corr2d": FILL_RUNTIME}))
+    put("breaks_the_loop", corpus.filled(A, prepend={"corr2d": BREAK_LOOP}))
     flood = corpus.filled(A, prepend={"corr2d": FLOOD_DISPLAYS})
     flood.cells.append(nbformat.v4.new_code_cell("raise ValueError('e' * 3_000_000)"))
     put("floods_displays_and_errors", flood)
@@ -253,6 +260,8 @@ def build(course: Path) -> list[Case]:
         Case("deep_tree", FULL, "junk/ is a folder"),
         Case("latin1_notebook", 0.0, "is not valid UTF-8"),
         Case("fills_runtime", FULL, output="runtime folder full after"),
+        # every call ends at once with no answer and what the kernel said (no call waits out its time)
+        Case("breaks_the_loop", 0.0, output="The kernel said: FileNotFoundError"),
         Case("floods_displays_and_errors", FULL, output="output truncated"),
         Case("leaks_hidden_inputs", FULL - CORR2D - CONVOLVE2D, output="LEAK"),
         Case("hostile_html", FULL),
@@ -354,7 +363,7 @@ def case_names():
             "renamed_notebook", "duplicated_test_cell", "deleted_test_cell", "numpy_patched",
             "escape_attempts", "warnings", "prints_test_sources", "rewrites_tests", "blanks_everything",
             "equal_to_everything", "fills_scratch", "shadows_modules", "sparse_giant",
-            "deep_tree", "latin1_notebook", "fills_runtime", "floods_displays_and_errors",
+            "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html"]
 
 
@@ -370,7 +379,7 @@ def test_each_case_gets_its_score_and_message(run, name):
     if case.output:
         text = (course / "autograded" / name / A / f"{A}.ipynb").read_text()
         assert case.output in text
-    if case.score == FULL:
+    if case.score == FULL or name == "breaks_the_loop":
         assert not [m for m in result.messages if "died" in m or "time limit" in m]
 
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -230,3 +232,53 @@ def test_every_test_cell_uses_only_names_the_grader_can_supply():
             used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
             free = used - bound - set(dir(builtins)) - {"grader"}  # the trusted checker, bound by the grader
             assert free <= functions, f"{path.name} {meta['grade_id']}: {sorted(free - functions)}"
+
+
+def test_the_mailbox_fifos_stand_a_kernel_that_floods_or_replaces_them(tmp_path):
+    """The kernel's serving loop hears of each request on the FIFO ``requests`` and announces each reply
+    on ``replies``. What it writes there cannot hold the grader (a flood is read in bounded steps),
+    answer another request, or grow the grader's memory; swapping the FIFOs for its own files
+    changes nothing on the grader's side, which holds the ones it made before the kernel started."""
+    box = remote.Mailbox(str(tmp_path))
+    try:
+        path = os.path.join(box.path, "requests")
+        assert box.ask(1) and not box.answered(1)
+        with open(path, "rb", buffering=0) as kernel_side:  # what the kernel's loop reads
+            assert kernel_side.read(64) == b"1\n"
+        with open(os.path.join(box.path, "replies"), "wb", buffering=0) as replies:
+            replies.write(b"2\n" + b"x" * 50_000)  # another number, then a line without end (within the pipe)
+            assert not box.answered(1)
+            assert len(box.pending) <= 64
+            replies.write(b"\n1\n")
+            for _ in range(10):
+                if box.answered(1):
+                    break
+            else:
+                raise AssertionError("the reply to 1 was not seen")
+        stop = threading.Event()
+
+        def flood():
+            with open(os.path.join(box.path, "replies"), "wb", buffering=0) as replies:
+                while not stop.is_set():
+                    replies.write(b"7\n" * 1000)
+
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            started = time.monotonic()
+            assert not box.answered(2)  # returns while the kernel goes on writing
+            assert time.monotonic() - started < 5
+        finally:
+            stop.set()
+            while flooder.is_alive():
+                box.answered(2)  # let a write in progress finish
+            flooder.join()
+        for name in ("requests", "replies"):  # the kernel replaces both with files of its own
+            os.unlink(os.path.join(box.path, name))
+            with open(os.path.join(box.path, name), "wb") as planted:
+                planted.write(b"5\n")
+        assert box.ask(5) and not box.answered(5)
+        box.end_loop()
+    finally:
+        box.close()
+    assert not os.path.exists(box.path)
