@@ -237,7 +237,7 @@ def main() -> None:
         batch_threads.SPLIT = False
         blas += ", small layers on one BLAS thread (no split)"
     elif args.split:
-        batch_threads.MAX_WORK = 1 << 62 if args.split == "on" else -1
+        batch_threads.FORCE = args.split == "on"
         blas += f", batch split forced {args.split}"
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats, "

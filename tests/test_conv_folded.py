@@ -183,3 +183,24 @@ def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch
         for ours, ref in zip(grads, F.conv2d_backward(np.ones_like(out), x, weight)):
             np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-3)
         assert winograd.blas_threads() == 2
+
+
+def test_layers_whose_products_dominate_are_not_split(monkeypatch):
+    """LeNet's C1 (one input channel) and C3 (folds): their products are most of their time and
+    the split lost to BLAS's own threads on a quiet machine; CIFAR's 3 -> 32 is still split."""
+    from cnnlib.functional import batch_threads
+
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 2)
+    f32 = np.dtype(np.float32)
+    c1 = conv_arguments("conv2d", np.zeros((64, 1, 32, 32), np.float32), np.zeros((6, 1, 5, 5), np.float32),
+                        None, 1, 0, 1, 1)
+    c3 = conv_arguments("conv2d", np.zeros((64, 6, 14, 14), np.float32), np.zeros((16, 6, 5, 5), np.float32),
+                        None, 1, 0, 1, 1)
+    cifar = conv_arguments("conv2d", np.zeros((32, 3, 32, 32), np.float32),
+                           np.zeros((32, 3, 3, 3), np.float32), None, 1, 1, 1, 1)
+    assert batch_threads.batch_parts(c1, f32) == batch_threads.batch_parts(c3, f32) == 1
+    assert batch_threads.batch_parts(cifar, f32) == 2
+    monkeypatch.setattr(batch_threads, "FORCE", True)  # bench_conv --split on
+    assert batch_threads.batch_parts(c1, f32) == batch_threads.batch_parts(c3, f32) == 2
+    monkeypatch.setattr(batch_threads, "FORCE", False)
+    assert batch_threads.batch_parts(cifar, f32) == 1

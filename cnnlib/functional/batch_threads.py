@@ -9,7 +9,8 @@ copies, its ufuncs and BLAS), with BLAS on one thread meanwhile: the copies and 
 both run on both cores.
 
 Where: ``batch_parts`` splits float32 layers of at most ``MAX_WORK`` multiply-adds per image
-(``C_out C_in / groups K_h K_w H_out W_out``: LeNet's C1 and C3, CIFAR's 3 -> 32), when numpy's
+(``C_out C_in / groups K_h K_w H_out W_out``: CIFAR's 3 -> 32; not LeNet's C1 and C3, whose
+products are most of their time, see ``batch_parts``), when numpy's
 BLAS has more than one thread and the batch at least as many images. Those are the layers whose
 forward took as long on 2 BLAS threads as on 1 (LeNet C3: 1.5 ms either way). Measured on 2
 cores (float32 forward + backward, each way in a process of its own, 23:31 UTC, load 2.7 and
@@ -37,11 +38,16 @@ from typing import TypeVar
 import numpy as np
 
 from ._geometry import ConvGeometry
+from .folded import folds
 from .winograd import blas_libraries, blas_threads
 
 # The most multiply-adds per image (forward) that a layer may take to be split (see above):
 # CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
 MAX_WORK = 1 << 20
+
+# bench_conv's --split on / off: True splits every float32 layer, False none, None (the default)
+# follows ``batch_parts``' rule.
+FORCE: bool | None = None
 
 # True: such a layer's batch runs in parts on as many threads (one BLAS thread each); False: the
 # whole layer runs on the calling thread with BLAS held at one thread (no second thread to wake).
@@ -72,10 +78,28 @@ def work_per_image(g: ConvGeometry) -> int:
 
 def batch_parts(g: ConvGeometry, dtype: np.dtype) -> int:
     """Into how many parts ``over_batch`` splits this layer's batch: one per BLAS thread for a
-    small float32 layer (``MAX_WORK``), else 1 (no split)."""
-    if dtype != np.float32 or work_per_image(g) > MAX_WORK:
+    small float32 layer (``MAX_WORK``) whose copies are a large share of its time, else 1 (no
+    split). Not split, because their products are most of their time and BLAS's own threads do
+    those without a Python thread to wake (measured on a quiet machine, 2 threads, one process,
+    60 rounds, load 0.6-0.9, 03:37 UTC, min / median ms):
+
+    - one input channel per group (LeNet's C1; products 3.6 of 4.8 ms at 1 thread): 5.55 / 8.44
+      split against 5.55 / 8.50 unsplit with a 0.15 s pause, 4.11 against 3.91 without; in
+      bench_conv's --split on / off runs 10.8 and 9.5 against 9.6 and 8.2;
+    - layers that ``folds`` (LeNet's C3, folded.py): 6.17 / 7.17 split against 4.28 / 5.82
+      unsplit with the pause (PyTorch 3.63), 3.85 / 6.30 against 3.07 / 5.33 without (PyTorch
+      2.35); two earlier runs (03:17, 03:33) gave 6.43 against 5.61 and 6.72 against 5.11.
+
+    Under load the split was the steadier (LeNet C3 4.50 / 8.33 ms split against 5.36 / 188
+    unsplit at load 2.4-5.5, before the fold): two BLAS threads collapse when the other core is
+    busy."""
+    if dtype != np.float32:
         return 1
-    return max(1, min(blas_threads(), g.batch))
+    if FORCE is None:
+        split = work_per_image(g) <= MAX_WORK and g.in_channels // g.groups >= 2 and not folds(g, dtype)
+    else:
+        split = FORCE
+    return max(1, min(blas_threads(), g.batch)) if split else 1
 
 
 def part_geometry(g: ConvGeometry, part: slice) -> ConvGeometry:
