@@ -14,7 +14,8 @@ products are most of their time, see ``batch_parts``), when numpy's
 BLAS has more than one thread and the batch at least as many images. Those are the layers whose
 forward took as long on 2 BLAS threads as on 1 (LeNet C3: 1.5 ms either way). Measured on 2
 cores (float32 forward + backward, each way in a process of its own, 23:31 UTC, load 2.7 and
-falling): LeNet C3 2.9 ms split against 7.7 unsplit, CIFAR conv1 6.2 against 12.3; under load
+falling; LeNet C3 before it folded): LeNet C3 2.9 ms split against 7.7 unsplit, CIFAR conv1 6.2
+against 12.3; under load
 (4.0), a LeNet-sized step with its linear layers' products between: 14-19 ms against 16-44.
 Larger layers stay on BLAS's threads: a helper measured the split 1.04-1.39 times slower there,
 and in one process a split run right after multi-threaded products competes with OpenBLAS's idle
