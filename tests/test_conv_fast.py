@@ -24,19 +24,15 @@ from cnnlib.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 
 torch = pytest.importorskip("torch")
 
-pytestmark = pytest.mark.conv
+from test_conv_folded import EPS32, TOL, blas_at_two_threads  # noqa: E402  (after the skip: needs torch)
+from test_conv_folded import torch_conv as torch_conv2d  # noqa: E402
 
-EPS32 = float(np.finfo(np.float32).eps)
-TOL = 10
+pytestmark = pytest.mark.conv
 
 
 def torch_conv(x, w, b, grad_out, padding, dtype):
     """PyTorch's output and gradients (x, w) of conv2d at ``dtype``, as float64 NumPy arrays."""
-    xt, wt = (torch.from_numpy(a.astype(dtype)).requires_grad_() for a in (x, w))
-    bt = None if b is None else torch.from_numpy(b.astype(dtype))
-    out = torch.nn.functional.conv2d(xt, wt, bt, padding=padding)
-    out.backward(torch.from_numpy(grad_out.astype(dtype)))
-    return [a.detach().numpy().astype(np.float64) for a in (out, xt.grad, wt.grad)]
+    return torch_conv2d(x, w, b, grad_out, {"padding": padding}, dtype)[:3]
 
 
 def tile_scale(magnitude, kernel=False):
@@ -209,10 +205,7 @@ def test_the_split_applies_to_small_float32_layers_on_several_blas_threads(monke
 
 
 def test_over_batch_runs_each_part_on_one_blas_thread_and_gives_the_threads_back():
-    threadpoolctl = pytest.importorskip("threadpoolctl")
-    with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        if winograd.blas_threads() != 2:
-            pytest.skip("numpy's BLAS cannot be set to 2 threads")
+    with blas_at_two_threads():
         seen = []
 
         def work(part):

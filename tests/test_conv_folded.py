@@ -5,6 +5,8 @@ Tolerance as in test_conv_fast: every entry within ``TOL eps32`` times the sum o
 magnitudes of PyTorch's float64 result (any order of summation lands there).
 """
 
+from contextlib import contextmanager
+
 import numpy as np
 import pytest
 
@@ -155,16 +157,25 @@ def test_where_the_planes_serve_the_weight_gradient():
     assert not folded.little_plane_junk(geometry(1, 6, 32, 5, 0))  # LeNet C1: 32^2 / 28^2 = 1.31
 
 
-def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch):
-    """batch_threads.SPLIT = False: a layer the split would take runs on the calling thread, in
-    one piece, with BLAS held at one thread, and BLAS gets its threads back after."""
+@contextmanager
+def blas_at_two_threads():
+    """BLAS at two threads inside the block (the test is skipped where numpy's BLAS cannot be set)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from cnnlib.functional import batch_threads, winograd
+    from cnnlib.functional import winograd
 
-    monkeypatch.setattr(batch_threads, "SPLIT", False)
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
         if winograd.blas_threads() != 2:
             pytest.skip("numpy's BLAS cannot be set to 2 threads")
+        yield
+
+
+def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch):
+    """batch_threads.SPLIT = False: a layer the split would take runs on the calling thread, in
+    one piece, with BLAS held at one thread, and BLAS gets its threads back after."""
+    from cnnlib.functional import batch_threads, winograd
+
+    monkeypatch.setattr(batch_threads, "SPLIT", False)
+    with blas_at_two_threads():
         seen = []
 
         def work(part):
