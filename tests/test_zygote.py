@@ -213,6 +213,29 @@ def test_a_fork_while_a_kernel_runs_is_refused(forks):
     assert kernel.wait() == -9
 
 
+def test_a_class_is_graded_end_to_end_through_forked_kernels(tmp_path):
+    """make grade's whole path, root or not: template, worker threads, grading process, zygote, forked
+    kernels, the serving loop's FIFOs, merge. A solved notebook gets full marks, one with a wrong
+    convolve2d loses exactly that function's checks, each with the checker's message."""
+    from grading import corpus
+    from grading.bench import A, course_with
+    from grading.preflight import totals
+    from grading.run import grade
+
+    course = course_with(1, tmp_path)  # student_00: solved
+    wrong = corpus.solved(A)["convolve2d"].replace("corr2d(x, k[::-1, ::-1])", "corr2d(x, k)")
+    corpus.write(corpus.filled(A, {"convolve2d": wrong}), course / "submitted" / "no_flip" / A, A)
+    results = {r.student: r for r in grade(course, 1, Limits(notebook_seconds=120), report=False,
+                                              progress=False)}
+    score, full = totals(results["student_00"].grades)
+    assert score == full > 0 and not results["student_00"].messages
+    lost = {g for g, c in results["no_flip"].grades[A].items()
+            if "max_score" in c and (c["auto_score"] or 0) < c["max_score"]}
+    assert lost and all(g.startswith("test_convolve2d") for g in lost), lost
+    page = (course / "autograded" / "no_flip" / A / f"{A}.ipynb").read_text()
+    assert ": no flip" in page  # the checker, outside the kernel, names the mistake
+
+
 def test_the_zygote_holds_for_an_ordinary_user():
     """This file again, as a throw-away user (a user namespace instead of setpriv)."""
     run_as_ordinary_user(Path(__file__), "not ordinary_user")
