@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from grading import corpus, server
+from grading.cgroups import remove_recorded
 from grading.sandbox import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,6 +108,7 @@ def dask_cluster(tmp_path_factory):
         yield address, workers
     finally:
         stop(processes)
+        remove_recorded(folder)  # the cgroups of the killed workers' grading processes (nobody else can)
 
 
 @pytest.fixture(scope="module")
