@@ -74,11 +74,12 @@ LAYERS = [
 
 
 def paired_times(
-    first, second, repeats: int, gap: float = 0.0
+    first, second, repeats: int, gap: float = 0.0, warm: bool = False
 ) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
     """(wall, CPU) seconds of each of two calls, ``repeats`` times, timed alternately after a
     warm-up of each, so that any load on the machine falls on both alike; each call after a
-    pause of ``gap`` seconds, so that neither finds the other's idle threads still spinning.
+    pause of ``gap`` seconds, so that neither finds the other's idle threads still spinning, or
+    (``warm``) right after an untimed call of its own, so that it finds its own threads awake.
     Which goes first alternates (first, second, second, first, ...): a call right after the
     other library's ran slower than one after its own (measured at 1 thread: 10-18% on LeNet
     C1, whichever of two cnnlib versions followed PyTorch), so neither takes that every time."""
@@ -88,6 +89,8 @@ def paired_times(
         pairs = list(zip((first, second), times))
         for fn, bucket in pairs[::-1] if round_ % 2 else pairs:
             time.sleep(gap)
+            if warm:
+                fn()
             start, cpu = time.perf_counter(), time.process_time()
             fn()
             bucket.append((time.perf_counter() - start, time.process_time() - cpu))
@@ -155,7 +158,8 @@ def blas_floor(step, repeats: int) -> tuple[float, float]:
 
 
 def measure(
-    layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False, gap: float = 0.0
+    layers=LAYERS, repeats: int = 5, seed: int = 0, floor: bool = False, gap: float = 0.0,
+    warm: bool = False,
 ) -> list[dict]:
     """Time every layer both ways; one dict per layer with the times and their ratios."""
     rows = []
@@ -165,7 +169,8 @@ def measure(
         out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
         grad_out = rng.standard_normal(out.shape, dtype=np.float32)
         args = (layer, x, w, b, grad_out)
-        ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats, gap)
+        ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats, gap,
+                                    warm)
         row = dict(layer=layer.name, load=os.getloadavg()[0],
                    cnnlib_s=min(t for t, _ in ours), torch_s=min(t for t, _ in theirs),
                    cnnlib_median_s=statistics.median(t for t, _ in ours),
@@ -225,9 +230,16 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("keep", "default"), default="keep",
                         help="keep (default): glibc's malloc keeps freed memory for the next call "
                              "(see keep_freed_memory); default: glibc's own thresholds")
+    parser.add_argument("--warm", action="store_true",
+                        help="time each call right after an untimed call of the same library, with "
+                             "no pause (--gap 0): as a training loop runs its layers, with every "
+                             "thread awake; the other library's spinning threads fall on the "
+                             "untimed call")
     args = parser.parse_args()
     malloc = keep_freed_memory() if args.malloc == "keep" else ""
-    if args.gap is None:
+    if args.warm:
+        args.gap = 0.0
+    elif args.gap is None:
         args.gap = 0.15 if (args.threads or torch.get_num_threads()) > 1 else 0.0
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -239,14 +251,16 @@ def main() -> None:
     elif args.split:
         batch_threads.FORCE = args.split == "on"
         blas += f", batch split forced {args.split}"
+    timing = ("each right after an untimed call of its own (--warm)" if args.warm
+              else f"each after a {args.gap} s pause (--gap)")
     print(f"conv2d forward+backward, float32, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats, "
-          f"each after a {args.gap} s pause (--gap); {malloc or 'glibc malloc defaults'}; "
+          f"{timing}; {malloc or 'glibc malloc defaults'}; "
           f"load average {os.getloadavg()[0]:.2f}")
     header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
               f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
     print(header + (f"{'floor':>8}{'/torch':>7}{'rest':>8}{'MiB':>7}" if args.floor else "") + "  (ms)")
-    rows = measure(layers, repeats=args.repeats, floor=args.floor, gap=args.gap)
+    rows = measure(layers, repeats=args.repeats, floor=args.floor, gap=args.gap, warm=args.warm)
     for r in rows:
         line = (f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
                 f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>10.2f}"

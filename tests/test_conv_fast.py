@@ -11,12 +11,13 @@ odd sizes): Winograd up to 5.6, PyTorch float32 up to 3.1; TOL = 10.
 
 import os
 import signal
+import threading
 
 import numpy as np
 import pytest
 
 import cnnlib.functional as F
-from cnnlib.functional import batch_threads, conv_transpose, winograd
+from cnnlib.functional import batch_threads, blas, conv_transpose, winograd
 from cnnlib.functional._geometry import ConvGeometry
 from cnnlib.functional.conv_transpose import scatter_rows, scatter_transposed
 from cnnlib.functional.correlate import conv_arguments
@@ -112,31 +113,23 @@ def geometry(c_in=64, c_out=64, kernel=(3, 3), stride=(1, 1), padding=(1, 1), di
     return ConvGeometry(2, c_in, c_out, groups, (8, 8), kernel, (8, 8), stride, padding, dilation)
 
 
-@pytest.fixture
-def one_blas_thread(monkeypatch):
-    """Winograd runs only on one BLAS thread; pytest's process may have more."""
-    monkeypatch.setattr(winograd, "blas_threads", lambda: 1)
-
-
-def test_winograd_runs_only_where_it_applies(monkeypatch, one_blas_thread):
+def test_winograd_runs_only_where_it_applies():
     assert winograd.winograd_applies(geometry(), np.dtype(np.float32))
     assert not winograd.winograd_applies(geometry(), np.dtype(np.float64))
     for changed in (dict(kernel=(5, 5)), dict(stride=(2, 2)), dict(dilation=(2, 2)), dict(groups=2),
                     dict(padding=(3, 3)), dict(c_in=winograd.MIN_CHANNELS - 1),
                     dict(c_out=winograd.MIN_CHANNELS - 1)):
         assert not winograd.winograd_applies(geometry(**changed), np.dtype(np.float32)), changed
-    monkeypatch.setattr(winograd, "blas_threads", lambda: 2)
-    assert not winograd.winograd_applies(geometry(), np.dtype(np.float32))
 
 
 def test_blas_threads_follows_threadpool_limits():
     threadpoolctl = pytest.importorskip("threadpoolctl")
     with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
-        assert winograd.blas_threads() == 1
+        assert blas.blas_threads() == 1
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2, "same"])
-def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, one_blas_thread, padding):
+def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, padding):
     calls = []
     for name in ("winograd_conv2d", "winograd_conv2d_backward"):
         real = getattr(winograd, name)
@@ -158,7 +151,51 @@ def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, on
     np.testing.assert_allclose(F.conv2d(x[0], weight, bias, padding=padding), out[0], rtol=0, atol=2e-4)
 
 
-def test_float64_keeps_the_exact_im2col_path(monkeypatch, one_blas_thread):
+def test_winograd_on_two_blas_threads_runs_its_chunks_on_two_threads(monkeypatch):
+    """With two BLAS threads, Winograd's forward, input gradient and weight gradient each run
+    their chunks on two threads with BLAS held at one (no idle OpenBLAS thread spinning beside
+    them): the same numbers as on one thread, and BLAS gets its two threads back."""
+    rng = np.random.default_rng(5)
+    c = winograd.MIN_CHANNELS
+    x = rng.standard_normal((3, c, 10, 9), dtype=np.float32)  # 3 images of 5 x 5 tiles: 3 chunks
+    weight = rng.standard_normal((c + 3, c, 3, 3), dtype=np.float32)
+    bias = rng.standard_normal(c + 3, dtype=np.float32)
+    grad_out = rng.standard_normal((3, c + 3, 10, 9), dtype=np.float32)
+
+    def run():
+        return (F.conv2d(x, weight, bias, padding=1), *F.conv2d_backward(grad_out, x, weight, padding=1))
+
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        one = run()
+    calls, threads = [], set()
+    real = winograd.over_batch
+
+    def spy(work, count, parts):
+        calls.append((count, parts, blas.blas_threads()))
+        return real(lambda part: threads.add(threading.get_ident()) or work(part), count, parts)
+
+    monkeypatch.setattr(winograd, "over_batch", spy)
+    with blas_at_two_threads():
+        two = run()
+        assert blas.blas_threads() == 2
+    assert calls == [(3, 2, 1)] * 3 and len(threads) == 2
+    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), two, one):
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-5 * np.abs(ref).max(), err_msg=name)
+
+
+@pytest.mark.parametrize("batch, tiles, channels, parts", [
+    (32, (8, 8), 64, 2), (4, (28, 28), 64, 2), (4, (7, 7), 512, 2), (1, (7, 7), 512, 2),
+    (1, (1, 3), 512, 2), (3, (5, 5), 32, 1), (5, (2, 9), 32, 4),
+])
+def test_winograd_chunks_cover_every_tile_once_and_give_every_thread_some(batch, tiles, channels, parts):
+    chunks = winograd._chunks(batch, tiles, channels, parts)
+    covered = [(i, r) for images, rows in chunks for i in range(batch)[images] for r in range(tiles[0])[rows]]
+    assert sorted(covered) == [(i, r) for i in range(batch) for r in range(tiles[0])]
+    assert len(chunks) >= min(parts, batch * tiles[0])
+
+
+def test_float64_keeps_the_exact_im2col_path(monkeypatch):
     def fail(*args):
         raise AssertionError("Winograd ran on float64")
 
@@ -209,20 +246,20 @@ def test_over_batch_runs_each_part_on_one_blas_thread_and_gives_the_threads_back
         seen = []
 
         def work(part):
-            seen.append(winograd.blas_threads())
+            seen.append(blas.blas_threads())
             # A split inside a split runs unsplit (the lock), on the caller's thread.
             assert batch_threads.over_batch(lambda inner: inner, 4, 2) == [slice(0, 4)]
             return part
 
         assert batch_threads.over_batch(work, 7, 2) == [slice(0, 3), slice(3, 7)]
-        assert seen == [1, 1] and winograd.blas_threads() == 2
+        assert seen == [1, 1] and blas.blas_threads() == 2
 
         def fail(part):
             raise ValueError(part.start)
 
         with pytest.raises(ValueError):
             batch_threads.over_batch(fail, 4, 2)
-        assert winograd.blas_threads() == 2
+        assert blas.blas_threads() == 2
         assert batch_threads.over_batch(lambda part: part, 5, 1) == [slice(0, 5)]
 
 

@@ -161,10 +161,10 @@ def test_where_the_planes_serve_the_weight_gradient():
 def blas_at_two_threads():
     """BLAS at two threads inside the block (the test is skipped where numpy's BLAS cannot be set)."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    from cnnlib.functional import winograd
+    from cnnlib.functional import blas
 
     with threadpoolctl.threadpool_limits(limits=2, user_api="blas"):
-        if winograd.blas_threads() != 2:
+        if blas.blas_threads() != 2:
             pytest.skip("numpy's BLAS cannot be set to 2 threads")
         yield
 
@@ -172,18 +172,18 @@ def blas_at_two_threads():
 def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch):
     """batch_threads.SPLIT = False: a layer the split would take runs on the calling thread, in
     one piece, with BLAS held at one thread, and BLAS gets its threads back after."""
-    from cnnlib.functional import batch_threads, winograd
+    from cnnlib.functional import batch_threads, blas
 
     monkeypatch.setattr(batch_threads, "SPLIT", False)
     with blas_at_two_threads():
         seen = []
 
         def work(part):
-            seen.append(winograd.blas_threads())
+            seen.append(blas.blas_threads())
             return part
 
         assert batch_threads.over_batch(work, 7, 2) == [slice(0, 7)]
-        assert seen == [1] and winograd.blas_threads() == 2
+        assert seen == [1] and blas.blas_threads() == 2
         rng = np.random.default_rng(4)
         x = rng.standard_normal((5, 6, 14, 14), dtype=np.float32)
         weight = rng.standard_normal((16, 6, 5, 5), dtype=np.float32)
@@ -193,7 +193,7 @@ def test_small_layers_run_whole_on_one_blas_thread_without_the_split(monkeypatch
         np.testing.assert_allclose(out, F.conv2d(x, weight), rtol=1e-5, atol=1e-4)
         for ours, ref in zip(grads, F.conv2d_backward(np.ones_like(out), x, weight)):
             np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-3)
-        assert winograd.blas_threads() == 2
+        assert blas.blas_threads() == 2
 
 
 def test_layers_whose_products_dominate_are_not_split(monkeypatch):

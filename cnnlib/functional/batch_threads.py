@@ -22,6 +22,9 @@ and in one process a split run right after multi-threaded products competes with
 threads, which spin for about 0.1 s before they sleep. float64 never splits, so its sums keep
 their order.
 
+Winograd's layers (``winograd.in_parts``) run their chunks through ``over_batch`` too, inside
+``one_blas_thread`` so that no product of theirs wakes OpenBLAS's idle threads.
+
 BLAS's thread count is the process's: while a split runs, a product another thread of the
 program starts meanwhile gets one BLAS thread too. Splits do not nest or overlap (a lock; a
 call that finds one running goes on unsplit).
@@ -31,16 +34,17 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import TypeVar
 
 import numpy as np
 
 from ._geometry import ConvGeometry
+from .blas import blas_libraries, blas_threads
 from .folded import folds
-from .winograd import blas_libraries, blas_threads
 
 # The most multiply-adds per image (forward) that a layer may take to be split (see above):
 # CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
@@ -108,6 +112,24 @@ def part_geometry(g: ConvGeometry, part: slice) -> ConvGeometry:
     return replace(g, batch=part.stop - part.start)
 
 
+@contextmanager
+def one_blas_thread() -> Iterator[int]:
+    """BLAS on one thread inside the block, its threads given back after; yields how many it had.
+
+    For work that runs its own threads (``over_batch``) and every product around them: a product
+    on several BLAS threads wakes OpenBLAS's idle threads, which then spin about 0.1 s waiting
+    for more, taking a core from this work's threads."""
+    libraries = blas_libraries()
+    threads = [lib.num_threads for lib in libraries]
+    for lib in libraries:
+        lib.set_num_threads(1)
+    try:
+        yield max(threads, default=1)
+    finally:
+        for lib, count in zip(libraries, threads):
+            lib.set_num_threads(count)
+
+
 def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[Result]:
     """``work`` on ``parts`` consecutive slices of range(batch) at once, one BLAS thread each.
 
@@ -120,11 +142,7 @@ def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[
     try:
         bounds = [batch * k // parts for k in range(parts + 1)]
         slices = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-        libraries = blas_libraries()
-        threads = [lib.num_threads for lib in libraries]
-        for lib in libraries:
-            lib.set_num_threads(1)
-        try:
+        with one_blas_thread():
             if not SPLIT:
                 return [work(slice(0, batch))]
             pool = _pools.get(parts - 1) or _pools.setdefault(parts - 1, ThreadPoolExecutor(parts - 1))
@@ -134,8 +152,5 @@ def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[
             finally:
                 wait(others)  # none still running when BLAS gets its threads back
             return [first] + [future.result() for future in others]
-        finally:
-            for lib, count in zip(libraries, threads):
-                lib.set_num_threads(count)
     finally:
         _lock.release()

@@ -34,11 +34,15 @@ PyTorch's do (``tests/test_conv_fast.py``).
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from ._geometry import ConvGeometry
+from .batch_threads import one_blas_thread, over_batch
+
+Result = TypeVar("Result")
 
 # Input tile transform B^T and output transform A^T (Lavin & Gray, eq. 7), and the kernel
 # transform G as one 16 x 9 matrix: U[4a + b] = sum_kl G[a, k] G[b, l] g[3k + l].
@@ -53,32 +57,30 @@ AA = np.kron(A_T, A_T)  # 4 x 16: Y[2r + s] = sum_ab A^T[r, a] A^T[s, b] M[4a + 
 # pay for the transforms.
 MIN_CHANNELS = 32
 
-
-@functools.cache
-def blas_libraries() -> tuple:
-    """threadpoolctl's handles on the BLAS libraries loaded (numpy's), or none without it."""
-    try:
-        from threadpoolctl import ThreadpoolController
-    except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
-        return ()
-    return tuple(lib for lib in ThreadpoolController().lib_controllers if lib.user_api == "blas")
-
-
-def blas_threads() -> int:
-    """The threads numpy's BLAS runs a product on now (1 when it cannot be told)."""
-    return max((lib.num_threads for lib in blas_libraries()), default=1)
+# The fewest tiles a chunk of ``_chunks`` takes (see there).
+CHUNK_TILES = 256
 
 
 def winograd_applies(g: ConvGeometry, dtype: np.dtype) -> bool:
     """F(2x2, 3x3) runs for float32 3x3 kernels at stride 1, no dilation, one group and padding
     of at most 2 (so that the input gradient is a padded 3x3 convolution too), once the layer
-    has at least ``MIN_CHANNELS`` input and output channels, and while BLAS runs on one thread:
-    its transforms are numpy loops on one core, so with more BLAS threads the products shrink
-    and im2col, almost all product, wins (measured with 2). float64 keeps im2col's sums."""
+    has at least ``MIN_CHANNELS`` input and output channels. float64 keeps im2col's sums.
+
+    With several BLAS threads it runs its chunks on as many threads of its own, BLAS on one
+    (``in_parts``): its transforms are numpy loops on one core, and with BLAS's threads only the
+    products would shrink. Against im2col on BLAS's 2 threads (bench_conv, 2026-12-07, load
+    0.9-1.1, min ms of 5, each call right after one of its own / after a 0.15 s pause): VGG's
+    64 -> 128, 256 -> 256 and 512 -> 512 35-41 / 44-45 against 44-47 / 48-53, 50-51 / 58-62
+    against 75 / 79-87 and 69-73 / 73-75 against 75 / 76-78; CIFAR's 32 -> 64 at 16x16 12-14 /
+    18-23 against 15-17 / 12 and ResNet's 64 -> 64 at 56x56 24-28 / 39-44 against 29-36 / 31-33.
+    The two smaller layers lose after a pause: then two Python threads handing numpy's GIL to
+    each other wait on every handoff for their idle virtual CPU to wake (with both cores kept
+    busy by idle-priority processes, the pause cost nothing); a training loop's layers follow
+    each other with no pause."""
     return (
         dtype == np.float32 and g.kernel_size == (3, 3) and g.stride == (1, 1)
         and g.dilation == (1, 1) and g.groups == 1 and max(g.padding) <= 2
-        and min(g.in_channels, g.out_channels) >= MIN_CHANNELS and blas_threads() == 1
+        and min(g.in_channels, g.out_channels) >= MIN_CHANNELS
     )
 
 
@@ -113,12 +115,14 @@ def _tiles(out_size: tuple[int, int]) -> tuple[int, int]:
     return (out_size[0] + 1) // 2, (out_size[1] + 1) // 2
 
 
-def _chunks(batch: int, tiles: tuple[int, int], channels: int) -> list[tuple[slice, slice]]:
+def _chunks(batch: int, tiles: tuple[int, int], channels: int, parts: int = 1) -> list[tuple[slice, slice]]:
     """(images, tile rows) of each chunk: whole images, or rows of one image, of about
-    ``max(256, 2 channels)`` tiles. Each chunk's tiles go through the input transform, the
-    products and the output transform while they are still in the cache; a product over fewer
-    tiles than that runs slower than the memory it saves."""
-    (th, tw), target = tiles, max(256, 2 * channels)
+    ``max(CHUNK_TILES, 2 channels)`` tiles. Each chunk's tiles go through the input transform,
+    the products and the output transform while they are still in the cache; a product over
+    fewer tiles than that runs slower than the memory it saves. Smaller chunks where that would
+    leave fewer chunks than ``parts`` (threads), so that each thread has some."""
+    (th, tw), target = tiles, max(CHUNK_TILES, 2 * channels)
+    target = min(target, -(-batch * th * tw // parts))
     if th * tw >= target:
         rows = max(1, target // tw)
         return [(slice(i, i + 1), slice(t, min(th, t + rows)))
@@ -182,7 +186,7 @@ def output_tiles(m: np.ndarray, out: np.ndarray, bias: np.ndarray | None) -> Non
 
 
 def _convolve(
-    xp: np.ndarray, u: np.ndarray, out_size: tuple[int, int], bias: np.ndarray | None
+    xp: np.ndarray, u: np.ndarray, out_size: tuple[int, int], bias: np.ndarray | None, threads: int
 ) -> np.ndarray:
     """Input transform, the 16 products ``M = U V`` and output transform, chunk by chunk.
 
@@ -190,10 +194,21 @@ def _convolve(
     """
     n, c_out = xp.shape[0], u.shape[1]
     out = np.empty((n, c_out, *out_size), xp.dtype)
-    for images, rows in _chunks(n, _tiles(out_size), max(u.shape[1:])):
-        m = np.matmul(u, input_tiles(xp[images], rows).transpose(0, 2, 1))
-        output_tiles(m, out[images, :, 2 * rows.start : 2 * rows.stop], bias)
+
+    def convolve(chunks: list[tuple[slice, slice]]) -> None:
+        for images, rows in chunks:
+            m = np.matmul(u, input_tiles(xp[images], rows).transpose(0, 2, 1))
+            output_tiles(m, out[images, :, 2 * rows.start : 2 * rows.stop], bias)
+
+    in_parts(convolve, _chunks(n, _tiles(out_size), max(u.shape[1:]), threads), threads)
     return out
+
+
+def in_parts(work: Callable[[list], Result], chunks: list, threads: int) -> list[Result]:
+    """``work`` on ``threads`` consecutive parts of ``chunks`` at once, each on a thread of its own
+    (``batch_threads.over_batch``): the transforms, numpy loops on one core, then run on every
+    core as the products do. One part, on the calling thread, where ``threads`` is 1."""
+    return over_batch(lambda part: work(chunks[part]), len(chunks), min(threads, len(chunks)))
 
 
 def winograd_conv2d(
@@ -205,7 +220,9 @@ def winograd_conv2d(
     -> (N, C_out, H + 2 P_h - 2, W + 2 P_w - 2)
     """
     out_size = (x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2)
-    return _convolve(padded_channels_last(x, padding, out_size), kernel_transform(weight), out_size, bias)
+    with one_blas_thread() as threads:
+        return _convolve(padded_channels_last(x, padding, out_size), kernel_transform(weight), out_size,
+                         bias, threads)
 
 
 def grad_tiles(grad_out: np.ndarray) -> np.ndarray:
@@ -231,21 +248,35 @@ def winograd_conv2d_backward(
     grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_out, C_in, 3, 3)
     -> grad_x: like x, grad_weight: like weight
     """
-    n, c_in, h, w = x.shape
-    c_out, out_size = weight.shape[0], grad_out.shape[2:]
-    # The transposed convolution: grad_out padded by 2 - P, kernels rotated, channels swapped.
-    rotated = np.ascontiguousarray(kernel_transform(weight, rotated=True).transpose(0, 2, 1))
-    grad_x = _convolve(padded_channels_last(grad_out, (2 - padding[0], 2 - padding[1]), (h, w)), rotated,
-                       (h, w), None)
-    # dU (16, C_out, C_in) = sum over chunks of dM V; grad_g = G^T dU G, i.e. (C_out C_in, 16) @ (G (x) G).
+    with one_blas_thread() as threads:
+        # The transposed convolution: grad_out padded by 2 - P, kernels rotated, channels swapped.
+        rotated = np.ascontiguousarray(kernel_transform(weight, rotated=True).transpose(0, 2, 1))
+        grad_x = _convolve(padded_channels_last(grad_out, (2 - padding[0], 2 - padding[1]), x.shape[2:]),
+                           rotated, x.shape[2:], None, threads)
+        return grad_x, _weight_grad(grad_out, x, weight, padding, threads)
+
+
+def _weight_grad(
+    grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray, padding: tuple[int, int], threads: int
+) -> np.ndarray:
+    """grad_weight of ``winograd_conv2d``: dU (16, C_out, C_in), the sum over the tiles of dM V
+    (each part of the chunks summing its own), then ``G^T dU G``, one product with ``G (x) G``.
+
+    grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W) -> (C_out, C_in, 3, 3)
+    """
+    (n, c_in), c_out, out_size = x.shape[:2], weight.shape[0], grad_out.shape[2:]
     (th, tw), xp = _tiles(out_size), padded_channels_last(x, padding, out_size)
     if out_size != (2 * th, 2 * tw):  # dY is zero past an odd edge
         even = np.zeros((n, c_out, 2 * th, 2 * tw), grad_out.dtype)
         even[:, :, : out_size[0], : out_size[1]] = grad_out
         grad_out = even
-    du, part = np.zeros((16, c_out, c_in), x.dtype), np.empty((16, c_out, c_in), x.dtype)
-    for images, rows in _chunks(n, (th, tw), max(c_in, c_out)):
-        dm = grad_tiles(grad_out[images, :, 2 * rows.start : 2 * rows.stop])
-        np.add(du, np.matmul(dm, input_tiles(xp[images], rows), out=part), out=du)
-    grad_w = np.matmul(du.reshape(16, -1).T, GG.astype(x.dtype))
-    return grad_x, grad_w.reshape(weight.shape)
+
+    def sum_du(chunks: list[tuple[slice, slice]]) -> np.ndarray:
+        du, term = np.zeros((16, c_out, c_in), x.dtype), np.empty((16, c_out, c_in), x.dtype)
+        for images, rows in chunks:
+            dm = grad_tiles(grad_out[images, :, 2 * rows.start : 2 * rows.stop])
+            np.add(du, np.matmul(dm, input_tiles(xp[images], rows), out=term), out=du)
+        return du
+
+    du = functools.reduce(np.add, in_parts(sum_du, _chunks(n, (th, tw), max(c_in, c_out), threads), threads))
+    return np.matmul(du.reshape(16, -1).T, GG.astype(x.dtype)).reshape(weight.shape)
