@@ -19,7 +19,7 @@ import pytest
 import cnnlib.functional as F
 from cnnlib.functional import batch_threads, blas, conv_transpose, winograd
 from cnnlib.functional._geometry import ConvGeometry
-from cnnlib.functional.conv_transpose import scatter_rows, scatter_transposed
+from cnnlib.functional.conv_transpose import scatter_kind, scatter_rows, scatter_transposed
 from cnnlib.functional.correlate import conv_arguments
 from cnnlib.functional.winograd import winograd_conv2d, winograd_conv2d_backward
 
@@ -315,6 +315,34 @@ def test_scatter_rows_is_the_scatter(dtype):
         assert ours.dtype == dtype and ours.shape == x.shape and ours.flags.c_contiguous
         exact = scatter_transposed(y.astype(np.float64), w.astype(np.float64), g)
         np.testing.assert_allclose(ours, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_strided_layers_scatter_runs_of_channels(dtype):
+    """A strided layer of at least 16 input channels scatters channels last: the same sums as
+    col2im's (windows that overlap, leave rows out, or reach past a stride that does not fit),
+    a C-contiguous NCHW result, and conv2d's input gradient as PyTorch's."""
+    rng = np.random.default_rng(8)
+    for stride, padding, dilation, kernel, size in [(2, 1, 1, (3, 3), (16, 16)), (2, 0, 1, (3, 3), (12, 11)),
+                                                    ((3, 2), (2, 1), (1, 2), (5, 3), (13, 10)),
+                                                    (2, 3, 1, (7, 7), (15, 14)), (4, 0, 1, (2, 2), (9, 9))]:
+        x = rng.standard_normal((3, 16, *size)).astype(dtype)
+        w = rng.standard_normal((5, 16, *kernel)).astype(dtype)
+        g = conv_arguments("conv2d", x, w, None, stride, padding, dilation, 1)
+        assert scatter_kind(g, np.dtype(dtype)) == "channels"
+        y = rng.standard_normal((3, 5, *g.out_size)).astype(dtype)
+        ours = F.conv2d_backward(y, x, w, stride=stride, padding=padding, dilation=dilation)[0]
+        assert ours.dtype == dtype and ours.shape == x.shape and ours.flags.c_contiguous
+        exact = scatter_transposed(y.astype(np.float64), w.astype(np.float64), g)
+        np.testing.assert_allclose(ours, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+        kwargs = {"stride": stride, "padding": padding, "dilation": dilation}
+        reference = torch_conv2d(x, w, None, y, kwargs, np.float64)[1]
+        np.testing.assert_allclose(ours, reference, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+    # Fewer channels, or groups: col2im as before.
+    narrow = conv_arguments("conv2d", np.zeros((1, 15, 8, 8)), np.zeros((4, 15, 3, 3)), None, 2, 1, 1, 1)
+    grouped = conv_arguments("conv2d", np.zeros((1, 32, 8, 8)), np.zeros((4, 16, 3, 3)), None, 2, 1, 1, 2)
+    f64 = np.dtype(np.float64)
+    assert scatter_kind(narrow, f64) == scatter_kind(grouped, f64) == "col2im"
 
 
 @pytest.mark.parametrize("padding", [0, 2])

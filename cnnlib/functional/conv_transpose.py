@@ -15,7 +15,7 @@ from ._geometry import ConvGeometry
 from ._windows import dilate2d, pad_or_crop
 from .correlate import correlate
 from .folded import folds, moved_rows, planes_of
-from .im2col import col2im, image_to_cols
+from .im2col import col2im, image_to_cols, windows_room
 
 Size = int | tuple[int, int]
 
@@ -66,6 +66,30 @@ def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np
     """
     kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1).transpose(0, 2, 1)
     return col2im(np.matmul(kernels, image_to_cols(y, g)), g)
+
+
+def scatter_channels_last(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """The scatter with the channels last, for one group and a stride (where ``col2im`` adds
+    its windows in runs of ``W_out`` values, one every S positions).
+
+    One product per image, ``(H_out W_out, C_out) @ (C_out, K_h K_w C_in)``, reading ``y``'s NCHW
+    layout transposed (no copy), gives every output position's K_h K_w C_in values channels
+    last; offset (i, j) adds them onto a channels-last padded input (N, H_p, W_p, C_in) in runs
+    of C_in values, and one copy turns that to NCHW.
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
+    """
+    (kh, kw), (sh, sw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.stride, g.dilation, g.padding, g.in_size
+    n, c_out, h_out, w_out = y.shape
+    kernels = weight.transpose(0, 2, 3, 1).reshape(c_out, kh * kw * g.in_channels)
+    values = np.matmul(y.reshape(n, c_out, h_out * w_out).transpose(0, 2, 1), kernels)
+    values = values.reshape(n, h_out, w_out, kh, kw, g.in_channels)
+    room = windows_room(g.in_size, g.padding, g.kernel_size, g.out_size, g.stride, g.dilation)
+    image = np.zeros((n, *room, g.in_channels), y.dtype)
+    for i in range(kh):
+        for j in range(kw):
+            image[:, i * dh : i * dh + sh * (h_out - 1) + 1 : sh,
+                  j * dw : j * dw + sw * (w_out - 1) + 1 : sw] += values[:, :, :, i, j]
+    return np.ascontiguousarray(image[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2))
 
 
 def scatter_planes(
@@ -136,13 +160,16 @@ def scatter_rows(
 
 def scatter_kind(g: ConvGeometry, dtype: np.dtype) -> str:
     """How ``transposed_conv`` computes this layer's transpose: "gather", "rows" (``scatter_rows``),
-    "planes" (``scatter_planes``) or "col2im" (``scatter_transposed``).
+    "planes" (``scatter_planes``), "channels" (``scatter_channels_last``) or "col2im"
+    (``scatter_transposed``).
 
     Both ways compute the same sums; the gather copies ``C_out K_h K_w`` values per input pixel
     (and multiplies by the zeros a stride inserts), the scatter adds ``C_in K_h K_w`` per output
     pixel, so the cheaper one runs; a scatter at stride 1 over small planes (up to 2^19 values,
     LeNet's and CIFAR's layers) adds them in long runs (``scatter_planes``), or, for a float32
-    layer that ``folds``, with the kernel's columns folded into the product (``scatter_rows``).
+    layer that ``folds``, with the kernel's columns folded into the product (``scatter_rows``);
+    a strided scatter of at least 16 input channels adds runs of channels (``scatter_channels_last``:
+    CIFAR's 64 -> 128 at stride 2, 32 images of 16x16, 6.1 against 7.4 ms at 1 thread).
     """
     gather_cost = g.out_channels * g.in_size[0] * g.in_size[1] * g.stride[0] * g.stride[1]
     scatter_cost = 2 * g.in_channels * g.out_size[0] * g.out_size[1]
@@ -154,6 +181,8 @@ def scatter_kind(g: ConvGeometry, dtype: np.dtype) -> str:
     plane_values = g.batch * g.in_channels * (h + 2 * ph) * (w + 2 * pw)
     if g.stride == (1, 1) and g.groups == 1 and plane_values <= 1 << 19:
         return "planes"
+    if g.stride != (1, 1) and g.groups == 1 and g.in_channels >= 16:
+        return "channels"
     return "col2im"
 
 
@@ -171,6 +200,8 @@ def transposed_conv(
         return scatter_rows(y, weight, g, shared)
     if kind == "planes":
         return scatter_planes(y, weight, g, shared)
+    if kind == "channels":
+        return scatter_channels_last(y, weight, g)
     return scatter_transposed(y, weight, g)
 
 

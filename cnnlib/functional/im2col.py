@@ -123,6 +123,16 @@ def image_to_cols(image: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return image.reshape(n, g.groups, c // g.groups, h_out * pitch)
 
 
+def windows_room(
+    in_size: tuple[int, int], padding: tuple[int, int], kernel: tuple[int, int], out_size: tuple[int, int],
+    stride: tuple[int, int], dilation: tuple[int, int],
+) -> tuple[int, int]:
+    """Rows and columns of a padded input that every window fits in: the padded input, or more
+    where windows hang over its bottom and right edges (pooling's ceil_mode)."""
+    return tuple(max(size + 2 * pad, (out - 1) * s + (k - 1) * d + 1)
+                 for size, pad, k, out, s, d in zip(in_size, padding, kernel, out_size, stride, dilation))
+
+
 def add_windows(
     per_offset: np.ndarray,
     in_size: tuple[int, int],
@@ -137,9 +147,8 @@ def add_windows(
     """
     n, c, kh, kw, h_out, w_out = per_offset.shape
     (h, w), (sh, sw), (dh, dw), (ph, pw) = in_size, stride, dilation, padding
-    # Windows may hang over the bottom and right edges (pooling's ceil_mode): room for them too.
-    rows_needed, columns_needed = (h_out - 1) * sh + (kh - 1) * dh + 1, (w_out - 1) * sw + (kw - 1) * dw + 1
-    image = np.zeros((n, c, max(h + 2 * ph, rows_needed), max(w + 2 * pw, columns_needed)), per_offset.dtype)
+    image = np.zeros((n, c, *windows_room(in_size, padding, (kh, kw), (h_out, w_out), stride, dilation)),
+                     per_offset.dtype)
     for i in range(kh):
         for j in range(kw):
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
