@@ -113,13 +113,26 @@ def geometry(c_in=64, c_out=64, kernel=(3, 3), stride=(1, 1), padding=(1, 1), di
     return ConvGeometry(2, c_in, c_out, groups, (8, 8), kernel, (8, 8), stride, padding, dilation)
 
 
-def test_winograd_runs_only_where_it_applies():
+@pytest.fixture
+def one_blas_thread(monkeypatch):
+    """Small layers take Winograd only on one BLAS thread; pytest's process may have more."""
+    monkeypatch.setattr(winograd, "blas_threads", lambda: 1)
+
+
+def test_winograd_runs_only_where_it_applies(monkeypatch, one_blas_thread):
     assert winograd.winograd_applies(geometry(), np.dtype(np.float32))
     assert not winograd.winograd_applies(geometry(), np.dtype(np.float64))
     for changed in (dict(kernel=(5, 5)), dict(stride=(2, 2)), dict(dilation=(2, 2)), dict(groups=2),
                     dict(padding=(3, 3)), dict(c_in=winograd.MIN_CHANNELS - 1),
                     dict(c_out=winograd.MIN_CHANNELS - 1)):
         assert not winograd.winograd_applies(geometry(**changed), np.dtype(np.float32)), changed
+    # With several BLAS threads, only layers of MIN_THREADED_WORK multiply-adds (VGG's).
+    monkeypatch.setattr(winograd, "blas_threads", lambda: 2)
+    assert not winograd.winograd_applies(geometry(), np.dtype(np.float32))
+    vgg = ConvGeometry(4, 256, 256, 1, (28, 28), (3, 3), (28, 28), (1, 1), (1, 1), (1, 1))
+    resnet = ConvGeometry(4, 64, 64, 1, (56, 56), (3, 3), (56, 56), (1, 1), (1, 1), (1, 1))
+    assert winograd.winograd_applies(vgg, np.dtype(np.float32))
+    assert not winograd.winograd_applies(resnet, np.dtype(np.float32))
 
 
 def test_blas_threads_follows_threadpool_limits():
@@ -129,7 +142,7 @@ def test_blas_threads_follows_threadpool_limits():
 
 
 @pytest.mark.parametrize("padding", [0, 1, 2, "same"])
-def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, padding):
+def test_conv2d_dispatches_float32_to_winograd_and_matches_torch(monkeypatch, one_blas_thread, padding):
     calls = []
     for name in ("winograd_conv2d", "winograd_conv2d_backward"):
         real = getattr(winograd, name)
@@ -176,6 +189,7 @@ def test_winograd_on_two_blas_threads_runs_its_chunks_on_two_threads(monkeypatch
         return real(lambda part: threads.add(threading.get_ident()) or work(part), count, parts)
 
     monkeypatch.setattr(winograd, "over_batch", spy)
+    monkeypatch.setattr(winograd, "MIN_THREADED_WORK", 0)  # a small layer, as a VGG-sized one runs
     with blas_at_two_threads():
         two = run()
         assert blas.blas_threads() == 2
@@ -195,7 +209,7 @@ def test_winograd_chunks_cover_every_tile_once_and_give_every_thread_some(batch,
     assert len(chunks) >= min(parts, batch * tiles[0])
 
 
-def test_float64_keeps_the_exact_im2col_path(monkeypatch):
+def test_float64_keeps_the_exact_im2col_path(monkeypatch, one_blas_thread):
     def fail(*args):
         raise AssertionError("Winograd ran on float64")
 

@@ -40,7 +40,8 @@ from typing import TypeVar
 import numpy as np
 
 from ._geometry import ConvGeometry
-from .batch_threads import one_blas_thread, over_batch
+from .batch_threads import one_blas_thread, over_batch, work_per_image
+from .blas import blas_threads
 
 Result = TypeVar("Result")
 
@@ -60,27 +61,35 @@ MIN_CHANNELS = 32
 # The fewest tiles a chunk of ``_chunks`` takes (see there).
 CHUNK_TILES = 256
 
+# The fewest multiply-adds (forward, the whole batch) of a layer that takes Winograd when BLAS has
+# several threads: then its transforms, numpy loops on one core, run on threads of its own
+# (``in_parts``), which hand numpy's lock (the GIL) to each other between numpy's calls. Against
+# im2col on BLAS's 2 threads (bench_conv, 2026-12-07, load 0.9-1.1, min ms of 5, each call right
+# after one of its own / after a 0.15 s pause): VGG's 64 -> 128, 256 -> 256 and 512 -> 512 (0.9,
+# 1.8 and 1.8 billion) 35-41 / 44-45 against 44-47 / 48-53, 50-51 / 58-62 against 75 / 79-87 and
+# 69-73 / 73-75 against 75 / 76-78; but ResNet's 64 -> 64 at 56x56 (0.46 billion) 24-28 / 39-44
+# against 29-36 / 31-33 and CIFAR's 32 -> 64 at 16x16 (0.15 billion) 12-14 / 18-23 against
+# 15-17 / 12: on small layers, after a pause, a thread waits on every handoff of the lock for
+# its idle virtual CPU to wake (with both cores kept busy by idle-priority processes the pause
+# cost nothing). A ResNet-20 training step (32 CIFAR images, 2 threads, steps back to back)
+# took 271 ms with those layers threaded against 235 on im2col: its 16-channel layers' products
+# leave OpenBLAS's idle threads spinning, on the cores the Winograd threads need.
+MIN_THREADED_WORK = 1 << 29
+
 
 def winograd_applies(g: ConvGeometry, dtype: np.dtype) -> bool:
     """F(2x2, 3x3) runs for float32 3x3 kernels at stride 1, no dilation, one group and padding
     of at most 2 (so that the input gradient is a padded 3x3 convolution too), once the layer
     has at least ``MIN_CHANNELS`` input and output channels. float64 keeps im2col's sums.
 
-    With several BLAS threads it runs its chunks on as many threads of its own, BLAS on one
-    (``in_parts``): its transforms are numpy loops on one core, and with BLAS's threads only the
-    products would shrink. Against im2col on BLAS's 2 threads (bench_conv, 2026-12-07, load
-    0.9-1.1, min ms of 5, each call right after one of its own / after a 0.15 s pause): VGG's
-    64 -> 128, 256 -> 256 and 512 -> 512 35-41 / 44-45 against 44-47 / 48-53, 50-51 / 58-62
-    against 75 / 79-87 and 69-73 / 73-75 against 75 / 76-78; CIFAR's 32 -> 64 at 16x16 12-14 /
-    18-23 against 15-17 / 12 and ResNet's 64 -> 64 at 56x56 24-28 / 39-44 against 29-36 / 31-33.
-    The two smaller layers lose after a pause: then two Python threads handing numpy's GIL to
-    each other wait on every handoff for their idle virtual CPU to wake (with both cores kept
-    busy by idle-priority processes, the pause cost nothing); a training loop's layers follow
-    each other with no pause."""
+    With several BLAS threads it runs only on layers of at least ``MIN_THREADED_WORK``
+    multiply-adds (VGG's), its chunks on as many threads of its own with BLAS on one
+    (``in_parts``); smaller layers take im2col on BLAS's threads."""
     return (
         dtype == np.float32 and g.kernel_size == (3, 3) and g.stride == (1, 1)
         and g.dilation == (1, 1) and g.groups == 1 and max(g.padding) <= 2
         and min(g.in_channels, g.out_channels) >= MIN_CHANNELS
+        and (blas_threads() == 1 or g.batch * work_per_image(g) >= MIN_THREADED_WORK)
     )
 
 
