@@ -11,7 +11,13 @@ after a pause (``--gap``, 0.15 s): after a multi-threaded call OpenBLAS's idle t
 0.1 s and PyTorch's OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core
 from the other library's next call (a CPU ratio far above the wall-time ratio shows it). With
 one thread nothing spins and a pause only lets the caches go cold (both libraries
-slower on LeNet C3, 1.5-1.8 times), so there is none. glibc's malloc is told to keep freed memory
+slower on LeNet C3, 1.5-1.8 times), so there is none. ``--warm`` times each call right after an
+untimed call of the same library instead, with no pause, as a training loop calls its layers:
+every thread of that library is awake, and the other library's spinning threads fall on the
+untimed call. On this project's virtual machines a pause also lets the idle virtual CPU sleep,
+and threads that wake each other (PyTorch's, cnnlib's Winograd threads handing numpy's lock to
+each other) then wait for it to wake: both libraries' medians after a pause can be several
+times their minimum. glibc's malloc is told to keep freed memory
 (``keep_freed_memory``, ``--malloc``); the header says so.
 
 ``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
