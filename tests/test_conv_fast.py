@@ -277,6 +277,24 @@ def test_over_batch_runs_each_part_on_one_blas_thread_and_gives_the_threads_back
         assert batch_threads.over_batch(lambda part: part, 5, 1) == [slice(0, 5)]
 
 
+def test_overlapping_one_blas_thread_blocks_give_the_threads_back_once_all_have_left():
+    """Two blocks that overlap without nesting (as in two threads of a program: the first leaves
+    while the second is inside): BLAS stays at one thread until both have left, then gets its two
+    back; each block is told the two threads BLAS had. A block left by an exception gives them
+    back too."""
+    with blas_at_two_threads():
+        first, second = batch_threads.one_blas_thread(), batch_threads.one_blas_thread()
+        assert first.__enter__() == 2 and blas.blas_threads() == 1
+        assert second.__enter__() == 2
+        first.__exit__(None, None, None)
+        assert blas.blas_threads() == 1
+        second.__exit__(None, None, None)
+        assert blas.blas_threads() == 2
+        with pytest.raises(ValueError), batch_threads.one_blas_thread():
+            raise ValueError
+        assert blas.blas_threads() == 2
+
+
 SPLIT_LAYERS = [  # conv2d keyword arguments
     dict(),
     dict(padding=1),

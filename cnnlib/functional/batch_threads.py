@@ -64,11 +64,18 @@ _lock = threading.Lock()
 _pools: dict[int, ThreadPoolExecutor] = {}  # by the number of threads; this process's only
 
 
+# ``one_blas_thread``: how many blocks hold BLAS at one thread now, and the thread counts the
+# first of them found (given back when the last one leaves).
+_held_lock = threading.Lock()
+_held = 0
+_held_from: list[int] = []
+
+
 def _forget_threads() -> None:
     """In a forked child: the parent's pool threads do not exist there (a pool would wait for
     them for ever) and a split under way in another thread never releases the lock."""
-    global _lock
-    _lock = threading.Lock()
+    global _lock, _held_lock, _held
+    _lock, _held_lock, _held = threading.Lock(), threading.Lock(), 0
     _pools.clear()
 
 
@@ -118,16 +125,26 @@ def one_blas_thread() -> Iterator[int]:
 
     For work that runs its own threads (``over_batch``) and every product around them: a product
     on several BLAS threads wakes OpenBLAS's idle threads, which then spin about 0.1 s waiting
-    for more, taking a core from this work's threads."""
+    for more, taking a core from this work's threads. Blocks may nest or overlap (in several
+    threads of the program): BLAS stays at one thread until the last one leaves, which gives
+    back the counts the first one found, and each yields those."""
+    global _held, _held_from
     libraries = blas_libraries()
-    threads = [lib.num_threads for lib in libraries]
-    for lib in libraries:
-        lib.set_num_threads(1)
+    with _held_lock:
+        if not _held:
+            _held_from = [lib.num_threads for lib in libraries]
+            for lib in libraries:
+                lib.set_num_threads(1)
+        _held += 1
+        threads = max(_held_from, default=1)
     try:
-        yield max(threads, default=1)
+        yield threads
     finally:
-        for lib, count in zip(libraries, threads):
-            lib.set_num_threads(count)
+        with _held_lock:
+            _held -= 1
+            if not _held:
+                for lib, count in zip(libraries, _held_from):
+                    lib.set_num_threads(count)
 
 
 def over_batch(work: Callable[[slice], Result], batch: int, parts: int) -> list[Result]:

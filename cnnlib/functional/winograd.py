@@ -71,9 +71,12 @@ CHUNK_TILES = 256
 # against 29-36 / 31-33 and CIFAR's 32 -> 64 at 16x16 (0.15 billion) 12-14 / 18-23 against
 # 15-17 / 12: on small layers, after a pause, a thread waits on every handoff of the lock for
 # its idle virtual CPU to wake (with both cores kept busy by idle-priority processes the pause
-# cost nothing). A ResNet-20 training step (32 CIFAR images, 2 threads, steps back to back)
-# took 271 ms with those layers threaded against 235 on im2col: its 16-channel layers' products
-# leave OpenBLAS's idle threads spinning, on the cores the Winograd threads need.
+# cost nothing). Training steps back to back, 2 threads, min / median ms over 12 and 6 rounds
+# alternating: ResNet-20 on 32 CIFAR images 246 / 257 with every Winograd layer threaded against
+# 218 / 229 on im2col (presumably the products of its 16-channel layers leave OpenBLAS's idle
+# threads spinning on the cores the Winograd threads need); a VGG-like stack (64 -> 128 at 56x56
+# to 512 -> 512 at 14x14, 4 images) 258 / 283 with this threshold against 315 / 323; two ResNet
+# blocks of 64 -> 64 at 56x56 166 / 174 with 2^28 against 168 / 177 with 2^29.
 MIN_THREADED_WORK = 1 << 29
 
 
