@@ -283,14 +283,14 @@ def test_overlapping_one_blas_thread_blocks_give_the_threads_back_once_all_have_
     back; each block is told the two threads BLAS had. A block left by an exception gives them
     back too."""
     with blas_at_two_threads():
-        first, second = batch_threads.one_blas_thread(), batch_threads.one_blas_thread()
+        first, second = batch_threads.OneBlasThread(), batch_threads.OneBlasThread()
         assert first.__enter__() == 2 and blas.blas_threads() == 1
         assert second.__enter__() == 2
         first.__exit__(None, None, None)
         assert blas.blas_threads() == 1
         second.__exit__(None, None, None)
         assert blas.blas_threads() == 2
-        with pytest.raises(ValueError), batch_threads.one_blas_thread():
+        with pytest.raises(ValueError), batch_threads.OneBlasThread():
             raise ValueError
         assert blas.blas_threads() == 2
 

@@ -40,7 +40,7 @@ from typing import TypeVar
 import numpy as np
 
 from ._geometry import ConvGeometry
-from .batch_threads import one_blas_thread, over_batch, work_per_image
+from .batch_threads import OneBlasThread, over_batch, work_per_image
 from .blas import blas_threads
 
 Result = TypeVar("Result")
@@ -232,7 +232,7 @@ def winograd_conv2d(
     -> (N, C_out, H + 2 P_h - 2, W + 2 P_w - 2)
     """
     out_size = (x.shape[2] + 2 * padding[0] - 2, x.shape[3] + 2 * padding[1] - 2)
-    with one_blas_thread() as threads:
+    with OneBlasThread() as threads:
         return _convolve(padded_channels_last(x, padding, out_size), kernel_transform(weight), out_size,
                          bias, threads)
 
@@ -260,7 +260,7 @@ def winograd_conv2d_backward(
     grad_out: (N, C_out, H_out, W_out), x: (N, C_in, H, W), weight: (C_out, C_in, 3, 3)
     -> grad_x: like x, grad_weight: like weight
     """
-    with one_blas_thread() as threads:
+    with OneBlasThread() as threads:
         # The transposed convolution: grad_out padded by 2 - P, kernels rotated, channels swapped.
         rotated = np.ascontiguousarray(kernel_transform(weight, rotated=True).transpose(0, 2, 1))
         grad_x = _convolve(padded_channels_last(grad_out, (2 - padding[0], 2 - padding[1]), x.shape[2:]),
