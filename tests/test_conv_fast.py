@@ -249,8 +249,11 @@ def test_the_split_applies_to_small_float32_layers_on_several_blas_threads(monke
     assert batch_threads.work_per_image(layer_geometry()) == 16 * 6 * 25 * 100
     assert batch_threads.batch_parts(layer_geometry(), np.dtype(np.float64)) == 1
     assert batch_threads.batch_parts(layer_geometry(batch=1), f32) == 1
-    # CIFAR's 32 -> 64 at 16x16, 4.7 million multiply-adds an image: BLAS's threads win there.
-    assert batch_threads.batch_parts(layer_geometry(c_in=32, c_out=64, size=18, kernel=3), f32) == 1
+    # CIFAR's 32 -> 64 at 16x16, 4.7 million multiply-adds an image: split from 4 images (MIN_SPLIT_WORK).
+    assert batch_threads.batch_parts(layer_geometry(batch=4, c_in=32, c_out=64, size=18, kernel=3), f32) == 2
+    assert batch_threads.batch_parts(layer_geometry(batch=3, c_in=32, c_out=64, size=18, kernel=3), f32) == 1
+    # ResNet's 64 -> 64 at 56x56, 115 million an image: its products are most of its time.
+    assert batch_threads.batch_parts(layer_geometry(batch=4, c_in=64, c_out=64, size=58, kernel=3), f32) == 1
     monkeypatch.setattr(batch_threads, "blas_threads", lambda: 1)
     assert batch_threads.batch_parts(layer_geometry(), f32) == 1
 

@@ -17,10 +17,16 @@ cores (float32 forward + backward, each way in a process of its own, 23:31 UTC, 
 falling; LeNet C3 before it folded): LeNet C3 2.9 ms split against 7.7 unsplit, CIFAR conv1 6.2
 against 12.3; under load
 (4.0), a LeNet-sized step with its linear layers' products between: 14-19 ms against 16-44.
-Larger layers stay on BLAS's threads: a helper measured the split 1.04-1.39 times slower there,
-and in one process a split run right after multi-threaded products competes with OpenBLAS's idle
-threads, which spin for about 0.1 s before they sleep. float64 never splits, so its sums keep
-their order.
+Mid-sized layers are split too (``MAX_MID_WORK`` per image, ``MIN_SPLIT_WORK`` for the batch:
+CIFAR's and ResNet-20's 16-, 32- and 64-channel layers): a ResNet-20 training step on 32 CIFAR
+images at 2 threads took 162-168 / 174-177 ms (min / median, 16 rounds alternating, twice,
+load 1.7-2.0, 2026-12-07) against 207-211 / 218. Timed alone, such a layer gains when called
+right after itself (bench_conv --warm: CIFAR's 32 -> 64 at 16x16 7.8-8.7 ms against 10.2-12.4)
+and loses after a 0.15 s pause (12.6-16.0 against 10.0-11.2): after a pause, each handoff of
+numpy's lock between the two threads waits for the idle virtual CPU to wake. Larger layers
+(ResNet's 64 -> 64 at 56x56, 115 million multiply-adds an image) stay on BLAS's threads: two
+such blocks trained in 147-149 / 149-188 ms split against 145-148 / 148-185. float64 never
+splits, so its sums keep their order.
 
 Winograd's layers (``winograd.in_parts``) run their chunks through ``over_batch`` too, inside
 ``OneBlasThread`` so that no product of theirs wakes OpenBLAS's idle threads.
@@ -48,6 +54,11 @@ from .folded import folds
 # The most multiply-adds per image (forward) that a layer may take to be split (see above):
 # CIFAR's 3 -> 32 at 32x32 takes 0.9 million, its 32 -> 64 at 16x16 4.7 million.
 MAX_WORK = 1 << 20
+
+# Layers of at most MAX_MID_WORK multiply-adds per image and at least MIN_SPLIT_WORK for the
+# whole batch (forward) are split too, folded or not (see ``batch_parts``).
+MAX_MID_WORK = 1 << 24
+MIN_SPLIT_WORK = 1 << 24
 
 # bench_conv's --split on / off: True splits every float32 layer, False none, None (the default)
 # follows ``batch_parts``' rule.
@@ -103,11 +114,15 @@ def batch_parts(g: ConvGeometry, dtype: np.dtype) -> int:
 
     Under load the split was the steadier (LeNet C3 4.50 / 8.33 ms split against 5.36 / 188
     unsplit at load 2.4-5.5, before the fold): two BLAS threads collapse when the other core is
-    busy."""
+    busy. Mid-sized layers (``MAX_MID_WORK``, ``MIN_SPLIT_WORK``) are split whether they fold or
+    not (module docstring); LeNet's C3 on 64 images, 15 million multiply-adds, stays below."""
     if dtype != np.float32:
         return 1
     if FORCE is None:
-        split = work_per_image(g) <= MAX_WORK and g.in_channels // g.groups >= 2 and not folds(g, dtype)
+        work = work_per_image(g)
+        small = work <= MAX_WORK and not folds(g, dtype)
+        mid = work <= MAX_MID_WORK and g.batch * work >= MIN_SPLIT_WORK
+        split = g.in_channels // g.groups >= 2 and (small or mid)
     else:
         split = FORCE
     return max(1, min(blas_threads(), g.batch)) if split else 1
