@@ -335,6 +335,72 @@ def test_split_layers_match_the_unsplit_and_torch(monkeypatch, two_blas_threads,
         check_close((out, grads[0], grads[1]), x, weight, bias, grad_out, (pads, pads))
 
 
+def test_float32_batches_go_in_chunks_whose_windows_fit_the_cache(monkeypatch):
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 1)
+    # ResNet-20's 16 -> 16 at 32x32 on 32 images: 16 * 9 * 1024 window values an image, 2^19 a chunk.
+    resnet16 = layer_geometry(batch=32, c_in=16, c_out=16, size=34, kernel=3)
+    assert batch_threads.batch_chunk(resnet16, f32) == 4
+    assert batch_threads.batch_chunk(resnet16, f64) == 32  # float64 sums the batch in one order
+    # LeNet's C3 on 64 images (960,000 window values): two chunks of 32; on 8 images, whole.
+    assert batch_threads.batch_chunk(layer_geometry(batch=64), f32) == 32
+    assert batch_threads.batch_chunk(layer_geometry(), f32) == 8
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 2)
+    # On BLAS's two threads (not split) a chunk's products must be worth sharing: C3 goes whole,
+    # ResNet's 64 -> 64 at 56x56 (115 million multiply-adds an image) one image at a time.
+    assert batch_threads.batch_chunk(layer_geometry(batch=64), f32) == 64
+    assert batch_threads.batch_chunk(layer_geometry(batch=4, c_in=64, c_out=64, size=58, kernel=3), f32) == 1
+    # Split in two parts, each part goes in chunks of 4.
+    assert batch_threads.batch_parts(resnet16, f32) == 2 and batch_threads.batch_chunk(resnet16, f32) == 4
+
+
+@pytest.mark.parametrize(("total", "chunk", "sizes"), [(7, 7, [7]), (7, 3, [2, 2, 3]), (8, 4, [4, 4]),
+                                                       (1, 4, [1]), (9, 2, [1, 2, 2, 2, 2])])
+def test_chunks_of_cover_the_part_once_in_near_equal_pieces(total, chunk, sizes):
+    pieces = batch_threads.chunks_of(slice(3, 3 + total), chunk)
+    assert [piece.stop - piece.start for piece in pieces] == sizes
+    assert pieces[0].start == 3 and pieces[-1].stop == 3 + total
+    assert all(a.stop == b.start for a, b in zip(pieces, pieces[1:]))
+
+
+def test_over_batch_runs_each_part_in_chunks_in_the_batch_order():
+    with blas_at_two_threads():
+        assert batch_threads.over_batch(lambda part: part, 7, 2, 2) == [
+            slice(0, 1), slice(1, 3), slice(3, 5), slice(5, 7)]
+        assert batch_threads.over_batch(lambda part: part, 5, 1, 2) == [slice(0, 1), slice(1, 3), slice(3, 5)]
+
+
+@pytest.mark.parametrize("kwargs", SPLIT_LAYERS)
+def test_layers_in_chunks_match_the_whole_batch_and_torch(monkeypatch, kwargs):
+    """Five images whose windows fill two chunks and a half: chunks of 1, 2 and 2 images (folded ones
+    among them: 6 -> 16 folds on few images), forward and backward on one BLAS thread."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((5, 6, 14, 13), dtype=np.float32)
+    weight = rng.standard_normal((16, 6 // kwargs.get("groups", 1), 5, 5), dtype=np.float32)
+    bias = None if "dilation" in kwargs else rng.standard_normal(16, dtype=np.float32)
+    monkeypatch.setattr(batch_threads, "blas_threads", lambda: 1)
+    out = F.conv2d(x, weight, bias, **kwargs)
+    windows = 6 * 25 * out.shape[2] * out.shape[3]
+    monkeypatch.setattr(batch_threads, "CHUNK_VALUES", 2 * windows)
+    calls = []
+    real = batch_threads.over_batch
+    monkeypatch.setattr(batch_threads, "over_batch", lambda *a: calls.append(a[2:]) or real(*a))
+    for module in (F.conv.__name__, "cnnlib.functional.conv_backward"):
+        monkeypatch.setattr(f"{module}.over_batch", batch_threads.over_batch)
+    chunked = F.conv2d(x, weight, bias, **kwargs)
+    grad_out = rng.standard_normal(out.shape, dtype=np.float32)
+    grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
+    assert calls == [(1, 2), (1, 2)]
+    monkeypatch.setattr(batch_threads, "CHUNK_VALUES", 1 << 40)  # the whole batch at once
+    whole = (out, *F.conv2d_backward(grad_out, x, weight, **kwargs))
+    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), (chunked, *grads), whole):
+        assert ours.shape == ref.shape and ours.dtype == np.float32 and ours.flags.c_contiguous, name
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4 * np.abs(ref).max(), err_msg=name)
+    if set(kwargs) <= {"padding"} and kwargs.get("padding") != "same":
+        pads = kwargs.get("padding", 0)
+        check_close((chunked, grads[0], grads[1]), x, weight, bias, grad_out, (pads, pads))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_scatter_rows_is_the_scatter(dtype):
     """Folding the kernel's columns into the product: the same sums as col2im's, any padding and

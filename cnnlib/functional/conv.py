@@ -24,7 +24,7 @@ from .. import _checks
 from ..geometry import same_padding
 from . import winograd
 from ._geometry import ConvGeometry
-from .batch_threads import batch_parts, over_batch, part_geometry
+from .batch_threads import batch_chunk, batch_parts, over_batch, part_geometry
 from .correlate import channels_last, conv_arguments, correlate
 from .im2col import channels_last_cols, im2col, image_to_cols, kernels_from_channels_last
 
@@ -84,13 +84,15 @@ def conv2d(
     """
     call = conv_call("conv2d", x, weight, bias, stride, padding, dilation, groups)
     g = call.geometry
+    parts, chunk = batch_parts(g, call.x.dtype), batch_chunk(g, call.x.dtype)
     if winograd.winograd_applies(g, call.x.dtype):
         out = winograd.winograd_conv2d(call.x, weight, bias, g.padding)
-    elif (parts := batch_parts(g, call.x.dtype)) > 1:
-        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads.
+    elif parts > 1 or chunk < g.batch:
+        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads;
+        # a float32 batch whose windows would not stay in the cache: in chunks, one after another.
         out = np.empty((g.batch, g.out_channels, *g.out_size), call.x.dtype)
         over_batch(lambda part: correlate(call.x[part], weight, bias, part_geometry(g, part), out[part]),
-                   g.batch, parts)
+                   g.batch, parts, chunk)
     else:
         out = correlate(call.x, weight, bias, g)
     return out[0] if call.unbatched else out

@@ -14,7 +14,7 @@ import numpy as np
 from .. import _checks
 from . import winograd
 from ._windows import pad_or_crop
-from .batch_threads import batch_parts, over_batch, part_geometry
+from .batch_threads import batch_chunk, batch_parts, over_batch, part_geometry
 from .conv import Padding, Size, conv1d_call, conv_call, correlate_input_with_grad
 from .conv_transpose import scatter_kind, transpose_arguments, transposed_conv
 from .correlate import check_grad_out, conv_arguments, correlate
@@ -42,7 +42,8 @@ def conv2d_backward(
     if winograd.winograd_applies(g, call.x.dtype):
         grad_x, grad_weight = winograd.winograd_conv2d_backward(grad_out, call.x, weight, g.padding)
     else:
-        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads.
+        # A small float32 layer on several BLAS threads: its batch in parts, on as many threads;
+        # a float32 batch whose windows would not stay in the cache: in chunks (``batch_chunk``).
         def both(part: slice) -> tuple[np.ndarray, np.ndarray]:
             part_g = part_geometry(g, part)
             kind = scatter_kind(part_g, call.x.dtype)
@@ -59,7 +60,7 @@ def conv2d_backward(
             return (transposed_conv(grad_out[part], weight, part_g),
                     correlate_input_with_grad(call.x[part], grad_out[part], part_g))
 
-        parts = over_batch(both, g.batch, batch_parts(g, call.x.dtype))
+        parts = over_batch(both, g.batch, batch_parts(g, call.x.dtype), batch_chunk(g, call.x.dtype))
         grad_x = parts[0][0] if len(parts) == 1 else np.concatenate([gx for gx, _ in parts])
         grad_weight = functools.reduce(np.add, (gw for _, gw in parts))
     if call.pads is not None:

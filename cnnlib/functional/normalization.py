@@ -47,18 +47,33 @@ def _check(op: str, x: object, running_mean: object, running_var: object, weight
     return x
 
 
+def _channel_sums(values: np.ndarray) -> np.ndarray:
+    """(N, C, ...) -> (C,): the sum of each channel's values. Each (n, c) row is summed along
+    its contiguous run (numpy's pairwise summation, one pass), then the N row sums: several
+    times faster than a reduction over the axes (0, 2, 3) of NCHW, and as accurate."""
+    n, c = values.shape[:2]
+    return values.reshape(n, c, -1).sum(axis=2).sum(axis=0)
+
+
 def _statistics(op: str, x: np.ndarray, running_mean: np.ndarray | None, running_var: np.ndarray | None,
-                training: bool) -> tuple[np.ndarray, np.ndarray]:
-    """The mean and (biased) variance batch_norm normalises with."""
+                training: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The mean and (biased) variance batch_norm normalises with, and ``x - mean`` (a new array).
+
+    x: (N, C, ...) -> mean: (C,), var: (C,), centered: like x
+    """
     if training:
-        if x.size // x.shape[1] < 2:
+        count = x.size // x.shape[1]
+        if count < 2:
             raise ValueError(f"{op}: x of shape {x.shape} has one value per channel; training needs more "
                              "than one to estimate a variance (use a larger batch or training=False)")
-        return x.mean(axis=_axes(x)), x.var(axis=_axes(x))
+        mean = _channel_sums(x) / x.dtype.type(count)
+        centered = x - _per_channel(mean, x)
+        return mean, _channel_sums(np.square(centered)) / x.dtype.type(count), centered
     if running_mean is None or running_var is None:
         raise ValueError(f"{op}: evaluation (training=False) normalises with running_mean and running_var; "
                          "pass both")
-    return running_mean.astype(x.dtype), running_var.astype(x.dtype)
+    mean = running_mean.astype(x.dtype)
+    return mean, running_var.astype(x.dtype), x - _per_channel(mean, x)
 
 
 def batch_norm(
@@ -74,17 +89,17 @@ def batch_norm(
     batch`` (the variance unbiased, ``var * M / (M - 1)``); evaluation: use the running ones.
     """
     _check("batch_norm", x, running_mean, running_var, weight, bias, momentum, eps)
-    mean, var = _statistics("batch_norm", x, running_mean, running_var, training)
+    mean, var, out = _statistics("batch_norm", x, running_mean, running_var, training)
     if training:
         count = x.size // x.shape[1]
         if running_mean is not None:
             running_mean[...] = (1 - momentum) * running_mean + momentum * mean
         if running_var is not None:
             running_var[...] = (1 - momentum) * running_var + momentum * var * (count / (count - 1))
-    inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
-    out = (x - _per_channel(mean, x)) * _per_channel(inv_std, x)
+    scale = 1 / np.sqrt(var + x.dtype.type(eps))
     if weight is not None:
-        out *= _per_channel(weight, x)
+        scale *= weight
+    out *= _per_channel(scale, x)  # (x - mean) gamma / sqrt(var + eps), in place
     if bias is not None:
         out += _per_channel(bias, x)
     return out
@@ -103,20 +118,21 @@ def batch_norm_backward(
     _checks.float_array(grad_out, "grad_out", "(N, C" + ", *" * (x.ndim - 2) + ")", op)
     _checks.expect_shape(op, "grad_out", grad_out.shape, x.shape, "x's shape")
     _checks.same_dtype(op, grad_out=grad_out, x=x)
-    mean, var = _statistics(op, x, running_mean, running_var, training)
+    _, var, x_hat = _statistics(op, x, running_mean, running_var, training)
     inv_std = 1 / np.sqrt(var + x.dtype.type(eps))
-    x_hat = (x - _per_channel(mean, x)) * _per_channel(inv_std, x)
-    axes = _axes(x)
-    grad_bias = grad_out.sum(axis=axes)
-    grad_weight = (grad_out * x_hat).sum(axis=axes)
+    x_hat *= _per_channel(inv_std, x)  # (x - mean) / sqrt(var + eps), in place
+    grad_bias = _channel_sums(grad_out)
+    grad_weight = _channel_sums(grad_out * x_hat)
     gamma = np.ones(x.shape[1], x.dtype) if weight is None else weight
     scale = _per_channel(gamma * inv_std, x)
     if not training:
         return grad_out * scale, grad_weight, grad_bias
     count = x.dtype.type(x.size // x.shape[1])
-    mean_grad = _per_channel(grad_bias / count, x)
-    mean_grad_x_hat = _per_channel(grad_weight / count, x)
-    return scale * (grad_out - mean_grad - x_hat * mean_grad_x_hat), grad_weight, grad_bias
+    x_hat *= _per_channel(grad_weight / count, x)  # x_hat mean(g x_hat), in place
+    grad_x = grad_out - x_hat
+    grad_x -= _per_channel(grad_bias / count, x)
+    grad_x *= scale
+    return grad_x, grad_weight, grad_bias
 
 
 def dropout(
