@@ -1,24 +1,23 @@
 """conv2d forward + backward (float32): cnnlib against PyTorch on the CPU.
 
-Run with ``make bench`` (once single-threaded, once with 2 threads). Prints one row per layer:
-the fastest and the median time of each over the repeats, timed alternately so that load falls
-on both alike, the ratios cnnlib / PyTorch of the fastest and of the medians, and the ratio of
-the processes' CPU time (the fastest; steadier than wall time on a loaded machine, and with one
-thread the same thing); then the median ratios, the worst layer and the machine's load average
-before and after. Layers: small-channel (LeNet-5's), CIFAR-sized, strided, large-image
-(ResNet's 64->64 at 56x56) and deep (VGG's). With more than one thread each timed call comes
-after a pause (``--gap``, 0.15 s): after a multi-threaded call OpenBLAS's idle threads spin about
-0.1 s and PyTorch's OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a core
-from the other library's next call (a CPU ratio far above the wall-time ratio shows it). With
-one thread nothing spins and a pause only lets the caches go cold (both libraries
-slower on LeNet C3, 1.5-1.8 times), so there is none. ``--warm`` times each call right after an
-untimed call of the same library instead, with no pause, as a training loop calls its layers:
-every thread of that library is awake, and the other library's spinning threads fall on the
-untimed call. On this project's virtual machines a pause also lets the idle virtual CPU sleep,
-and threads that wake each other (PyTorch's, cnnlib's Winograd threads handing numpy's lock to
-each other) then wait for it to wake: both libraries' medians after a pause can be several
-times their minimum. glibc's malloc is told to keep freed memory
-(``keep_freed_memory``, ``--malloc``); the header says so.
+Run with ``make bench`` (once single-threaded, once with 2 threads). Prints one row per layer: the
+fastest and the median time of each over the repeats, timed alternately so that load falls on both
+alike, the ratios cnnlib / PyTorch of the fastest and of the medians, and the ratio of the
+processes' CPU time (the fastest; steadier than wall time on a loaded machine, and with one thread
+the same thing); then the median ratios, the worst layer and the machine's load average before and
+after. Layers: small-channel (LeNet-5's, ResNet-20's 16-channel ones), CIFAR-sized, strided,
+large-image (ResNet's 64->64 at 56x56) and deep (VGG's). With more than one thread each timed call
+comes after a pause (``--gap``, 0.15 s): after a multi-threaded call OpenBLAS's idle threads spin
+about 0.1 s and PyTorch's OpenMP threads 5-10 ms (measured as CPU time during a sleep), taking a
+core from the other library's next call (a CPU ratio far above the wall-time ratio shows it). With
+one thread nothing spins and a pause only lets the caches go cold (both libraries slower on LeNet
+C3, 1.5-1.8 times), so there is none. ``--warm`` times each call right after an untimed call of
+the same library instead, with no pause, as a training loop calls its layers: every thread of that
+library is awake, and the other library's spinning threads fall on the untimed call. On this
+project's virtual machines a pause also lets the idle virtual CPU sleep, and threads that wake
+each other (PyTorch's, cnnlib's Winograd threads handing numpy's lock to each other) then wait for
+it to wake: both libraries' medians after a pause can be several times their minimum. glibc's
+malloc is told to keep freed memory (``keep_freed_memory``, ``--malloc``); the header says so.
 
 ``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
 forward + backward runs (recorded from its ``np.matmul`` calls, so the shapes and layouts of
@@ -72,6 +71,8 @@ LAYERS = [
     Layer("CIFAR conv1", 32, 3, 32, 32, 3, padding=1),
     Layer("CIFAR conv2", 32, 32, 64, 16, 3, padding=1),
     Layer("CIFAR conv3 s2", 32, 64, 128, 16, 3, stride=2, padding=1),
+    Layer("ResNet-20 16@32", 32, 16, 16, 32, 3, padding=1),
+    Layer("ResNet-20 16->32 s2", 32, 16, 32, 32, 3, stride=2, padding=1),
     Layer("ResNet 64@56", 4, 64, 64, 56, 3, padding=1),
     Layer("VGG conv2_1", 4, 64, 128, 56, 3, padding=1),
     Layer("VGG conv3_2", 4, 256, 256, 28, 3, padding=1),
@@ -263,12 +264,12 @@ def main() -> None:
           f"threads), NumPy {np.__version__} BLAS threads: {blas}, {args.repeats} repeats, "
           f"{timing}; {malloc or 'glibc malloc defaults'}; "
           f"load average {os.getloadavg()[0]:.2f}")
-    header = (f"{'layer':<16}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
+    header = (f"{'layer':<20}{'cnnlib min':>11}{'median':>9}{'torch min':>11}{'median':>9}"
               f"{'ratio min':>10}{'median':>8}{'cpu':>6}{'load':>6}")
     print(header + (f"{'floor':>8}{'/torch':>7}{'rest':>8}{'MiB':>7}" if args.floor else "") + "  (ms)")
     rows = measure(layers, repeats=args.repeats, floor=args.floor, gap=args.gap, warm=args.warm)
     for r in rows:
-        line = (f"{r['layer']:<16}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
+        line = (f"{r['layer']:<20}{r['cnnlib_s'] * 1e3:>11.2f}{r['cnnlib_median_s'] * 1e3:>9.2f}"
                 f"{r['torch_s'] * 1e3:>11.2f}{r['torch_median_s'] * 1e3:>9.2f}{r['ratio']:>10.2f}"
                 f"{r['median_ratio']:>8.2f}{r['cpu_ratio']:>6.2f}{r['load']:>6.2f}")
         if args.floor:

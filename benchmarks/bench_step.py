@@ -9,7 +9,8 @@ a training loop it wins. Both networks are built the same way (``models.resnet_c
 and 64 channels, 1x1 convolution + BatchNorm shortcuts; the parameter counts are checked to
 agree), float32, in training mode. Steps run in blocks, the two libraries alternating block
 by block, and the first step of each block is not timed, so that neither finds the other's
-threads still spinning. Prints the fastest and the median step of each, their ratios and the
+threads still spinning. glibc's malloc keeps freed memory for both, as in bench_conv
+(``keep_freed_memory``). Prints the fastest and the median step of each, their ratios and the
 machine's load. Run with ``make bench`` (1 thread, then 2).
 """
 
@@ -22,6 +23,7 @@ import time
 
 import numpy as np
 
+from benchmarks.bench_conv import keep_freed_memory
 from cnnlib import models, nn
 
 
@@ -79,6 +81,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    malloc = keep_freed_memory()
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, 3, 32, 32), dtype=np.float32)
     labels = rng.integers(0, 10, args.batch)
@@ -107,7 +110,7 @@ def main() -> None:
     print(f"ResNet-{args.depth} training step ({ours_params:,} parameters, {args.batch} images of "
           f"3x32x32, float32), torch {torch.__version__} ({torch.get_num_threads()} threads), NumPy "
           f"BLAS threads: {os.environ.get('OPENBLAS_NUM_THREADS', 'default')}, {args.rounds} rounds "
-          f"of {args.block} steps; load average {load:.2f}")
+          f"of {args.block} steps; {malloc or 'glibc malloc as it is'}; load average {load:.2f}")
     for name, seconds in times.items():
         print(f"{name:<8} min {min(seconds) * 1e3:8.1f} ms   "
               f"median {statistics.median(seconds) * 1e3:8.1f} ms")
