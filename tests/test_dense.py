@@ -22,6 +22,25 @@ def test_relu_gradient_is_zero_at_zero_as_in_pytorch():
     np.testing.assert_array_equal(F.relu_backward(np.ones(3), x), [0, 0, 1])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_gradient_is_pytorchs_bit_for_bit_with_signed_zeros_and_infinities(dtype):
+    """PyTorch's threshold_backward: grad_out where x > 0, else +0.0, whatever grad_out holds
+    there (a negative number, an infinity, a NaN)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 3, 8, 8)).astype(dtype)
+    x.flat[::7] = 0.0
+    grad_out = rng.standard_normal(x.shape).astype(dtype)
+    for special in (None, np.inf, -np.inf, np.nan):
+        if special is not None:
+            grad_out.flat[::5] = special
+        ours = F.relu_backward(grad_out, x)
+        theirs = torch.ops.aten.threshold_backward(torch.from_numpy(grad_out), torch.from_numpy(x), 0).numpy()
+        assert ours.dtype == dtype
+        np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
+
+
 def test_cross_entropy_by_hand():
     logits = np.array([[0.0, 0.0], [np.log(3.0), 0.0]])
     target = np.array([0, 1])
