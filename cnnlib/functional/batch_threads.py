@@ -28,6 +28,11 @@ numpy's lock between the two threads waits for the idle virtual CPU to wake. Lar
 such blocks trained in 147-149 / 149-188 ms split against 145-148 / 148-185. float64 never
 splits, so its sums keep their order.
 
+Whether split or not, a float32 batch whose windows would not stay in the caches goes through
+its copies and products in chunks of images, one after the other (``batch_chunk``): ResNet-20's
+16 -> 16 at 32x32 on 32 images runs forward and backward 1.6-1.9 times faster at 1 thread in
+chunks of 11 than whole.
+
 Winograd's layers (``winograd.in_parts``) run their chunks through ``over_batch`` too, inside
 ``OneBlasThread`` so that no product of theirs wakes OpenBLAS's idle threads.
 
@@ -60,9 +65,9 @@ MAX_WORK = 1 << 20
 MAX_MID_WORK = 1 << 24
 MIN_SPLIT_WORK = 1 << 24
 
-# The most window values (``C_in K_h K_w H_out W_out`` an image, float32: 2 MB) that a float32
-# layer's batch goes through im2col's or the fold's products in at once (``batch_chunk``).
-CHUNK_VALUES = 1 << 19
+# The most window values (``max(C_in, C_out) K_h K_w H_out W_out`` an image, float32: 8 MB) that
+# a float32 layer's batch goes through its copies and products with at once (``batch_chunk``).
+CHUNK_VALUES = 1 << 21
 
 # bench_conv's --split on / off: True splits every float32 layer, False none, None (the default)
 # follows ``batch_parts``' rule.
@@ -134,25 +139,29 @@ def batch_parts(g: ConvGeometry, dtype: np.dtype) -> int:
 
 def batch_chunk(g: ConvGeometry, dtype: np.dtype) -> int:
     """How many images of this layer's batch go through its copies and products at once: all of
-    them, unless their windows (``C_in K_h K_w H_out W_out`` values an image) would hold more than
-    ``CHUNK_VALUES``; then the batch goes in equal chunks below that, one after the other
-    (``over_batch``), so that each chunk's columns (or folded rows) are still in the cache when
-    its product reads them, and its result when the next pass does. A whole batch's columns
-    go out to memory and come back for the product (19 MB for ResNet-20's 16 -> 16 at 32x32 on
-    32 images). Measured at 1 thread, forward + backward, min of 20 (2026-12-07, load 0.2-0.4,
-    same process): ResNet-20's 16 -> 16 at 32x32, 32 images, 17.7 ms whole against 9.5 in
-    chunks of 4 (2.3 MB of windows; 11.9 in chunks of 1, 12.4 of 16); its 16 -> 32 at stride 2,
-    11.8 against 7.1 in chunks of 8-16. float64 goes whole, so that its weight gradient sums the
+    them, unless their windows would hold more than ``CHUNK_VALUES`` values (``max(C_in, C_out)
+    K_h K_w H_out W_out`` an image: the forward's columns, or the input gradient's, which has
+    C_out channels to spread over the windows); then the batch goes in equal chunks below that,
+    one after the other (``over_batch``), so that each chunk's columns (or folded rows, or
+    planes) are still in the caches when its product reads them, and its result when the next
+    pass does. A whole batch's go out to memory and come back (19 MB of columns for ResNet-20's
+    16 -> 16 at 32x32 on 32 images). Measured at 1 thread, forward + backward, min of 20
+    (2026-12-07, load 0.2-0.6, alternating in one process): ResNet-20's 16 -> 16 at 32x32, 32
+    images, 14.7-17.7 ms whole against 9.3-10.3 in chunks of 4 to 11 (2^19 to 2^21 values); CIFAR's
+    3 -> 32, 8.9 against 4.4-5.0; chunks of 1 image (11.9 ms) or 16 (12.4) lose. At 2 threads
+    and 2^19 values, a 64 -> 64 layer at 8x8 lost 5-8% in two chunks of its 16 images (3.8 ->
+    4.0-4.2 ms); at 2^21 nothing lost. float64 goes whole, so that its weight gradient sums the
     batch in one order.
 
     On BLAS's threads (several, and the batch not split), a chunk's products must be worth
     sharing (``MIN_SPLIT_WORK`` multiply-adds): LeNet's C1 and C3 on 64 images took 1.80 and 1.96
-    ms in chunks of 22 and 32 against 1.52 and 1.84 whole at 2 threads (the same at 1 thread);
-    ResNet's 64 -> 64 at 56x56 (4 images) 19.0 one image at a time against 26.2."""
+    ms in chunks against 1.52 and 1.84 whole at 2 threads (the same at 1 thread); ResNet's
+    64 -> 64 at 56x56 (4 images) 19.2-20.6 one image at a time against 26.1-28.5."""
     if dtype != np.float32:
         return g.batch
     (kh, kw), (h_out, w_out) = g.kernel_size, g.out_size
-    chunks = -(-g.batch * g.in_channels * kh * kw * h_out * w_out // CHUNK_VALUES)
+    per_image = max(g.in_channels, g.out_channels) * kh * kw * h_out * w_out
+    chunks = -(-g.batch * per_image // CHUNK_VALUES)
     chunk = -(-g.batch // chunks)
     if blas_threads() > 1 and batch_parts(g, dtype) == 1 and chunk * work_per_image(g) < MIN_SPLIT_WORK:
         return g.batch

@@ -2,7 +2,8 @@
 
 The forward pass is im2col plus one matrix product (``correlate``); float32 3x3 stride-1 layers
 with many channels take Winograd's F(2x2, 3x3) instead (``winograd.py``, forward and backward;
-``winograd_applies`` says where). The backward pass
+``winograd_applies`` says where); a float32 batch too large for the caches goes in chunks of
+images (``batch_threads.batch_chunk``). The backward pass
 (``conv_backward``) is two more correlations, exactly as the lectures derive them:
 
 - the weight gradient correlates the input with the output gradient (below);
