@@ -298,6 +298,25 @@ def test_overlapping_one_blas_thread_blocks_give_the_threads_back_once_all_have_
         assert blas.blas_threads() == 2
 
 
+def spy_on_over_batch(monkeypatch, record):
+    """Every over_batch call of conv2d and conv2d_backward: ``record(args)`` first."""
+    real = batch_threads.over_batch
+    monkeypatch.setattr(batch_threads, "over_batch", lambda *a: record(a) or real(*a))
+    for module in (F.conv.__name__, "cnnlib.functional.conv_backward"):
+        monkeypatch.setattr(f"{module}.over_batch", batch_threads.over_batch)
+
+
+def check_against(results, reference, x, weight, bias, grad_out, kwargs):
+    """``results`` = (out, grad_x, grad_w, grad_b) as ``reference`` (another path's float32), and
+    within TOL eps32 of the exact sums where PyTorch takes the same padding."""
+    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), results, reference):
+        assert ours.shape == ref.shape and ours.dtype == np.float32 and ours.flags.c_contiguous, name
+        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4 * np.abs(ref).max(), err_msg=name)
+    if set(kwargs) <= {"padding"} and kwargs.get("padding") != "same":
+        pads = kwargs.get("padding", 0)
+        check_close(results[:3], x, weight, bias, grad_out, (pads, pads))
+
+
 SPLIT_LAYERS = [  # conv2d keyword arguments
     dict(),
     dict(padding=1),
@@ -317,22 +336,14 @@ def test_split_layers_match_the_unsplit_and_torch(monkeypatch, two_blas_threads,
     # No bias with a dilation: the copy into the output without the addition.
     bias = None if "dilation" in kwargs else rng.standard_normal(32, dtype=np.float32)
     calls = []
-    real = batch_threads.over_batch
-    monkeypatch.setattr(batch_threads, "over_batch", lambda *a: calls.append(a[2]) or real(*a))
-    for module in (F.conv.__name__, "cnnlib.functional.conv_backward"):
-        monkeypatch.setattr(f"{module}.over_batch", batch_threads.over_batch)
+    spy_on_over_batch(monkeypatch, lambda args: calls.append(args[2]))
     out = F.conv2d(x, weight, bias, **kwargs)
     grad_out = rng.standard_normal(out.shape, dtype=np.float32)
     grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
     assert calls == [2, 2]
     monkeypatch.setattr(batch_threads, "MAX_WORK", -1)  # the same layer unsplit
     unsplit = (F.conv2d(x, weight, bias, **kwargs), *F.conv2d_backward(grad_out, x, weight, **kwargs))
-    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), (out, *grads), unsplit):
-        assert ours.shape == ref.shape and ours.dtype == np.float32 and ours.flags.c_contiguous, name
-        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4 * np.abs(ref).max(), err_msg=name)
-    if set(kwargs) <= {"padding"} and kwargs.get("padding") != "same":
-        pads = kwargs.get("padding", 0)
-        check_close((out, grads[0], grads[1]), x, weight, bias, grad_out, (pads, pads))
+    check_against((out, *grads), unsplit, x, weight, bias, grad_out, kwargs)
 
 
 def test_float32_batches_go_in_chunks_whose_windows_fit_the_cache(monkeypatch):
@@ -384,22 +395,14 @@ def test_layers_in_chunks_match_the_whole_batch_and_torch(monkeypatch, kwargs):
     windows = 16 * 25 * out.shape[2] * out.shape[3]
     monkeypatch.setattr(batch_threads, "CHUNK_VALUES", 2 * windows)
     calls = []
-    real = batch_threads.over_batch
-    monkeypatch.setattr(batch_threads, "over_batch", lambda *a: calls.append(a[2:]) or real(*a))
-    for module in (F.conv.__name__, "cnnlib.functional.conv_backward"):
-        monkeypatch.setattr(f"{module}.over_batch", batch_threads.over_batch)
+    spy_on_over_batch(monkeypatch, lambda args: calls.append(args[2:]))
     chunked = F.conv2d(x, weight, bias, **kwargs)
     grad_out = rng.standard_normal(out.shape, dtype=np.float32)
     grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
     assert calls == [(1, 2), (1, 2)]
     monkeypatch.setattr(batch_threads, "CHUNK_VALUES", 1 << 40)  # the whole batch at once
     whole = (out, *F.conv2d_backward(grad_out, x, weight, **kwargs))
-    for name, ours, ref in zip(("out", "grad_x", "grad_w", "grad_b"), (chunked, *grads), whole):
-        assert ours.shape == ref.shape and ours.dtype == np.float32 and ours.flags.c_contiguous, name
-        np.testing.assert_allclose(ours, ref, rtol=1e-5, atol=1e-4 * np.abs(ref).max(), err_msg=name)
-    if set(kwargs) <= {"padding"} and kwargs.get("padding") != "same":
-        pads = kwargs.get("padding", 0)
-        check_close((chunked, grads[0], grads[1]), x, weight, bias, grad_out, (pads, pads))
+    check_against((chunked, *grads), whole, x, weight, bias, grad_out, kwargs)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
