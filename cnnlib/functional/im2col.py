@@ -226,12 +226,20 @@ def kernels_from_channels_last(
 
 
 def to_nchw(
-    per_channel: np.ndarray, g: ConvGeometry, bias: np.ndarray | None, out: np.ndarray | None = None
+    per_position: np.ndarray, g: ConvGeometry, bias: np.ndarray | None, out: np.ndarray | None = None
 ) -> np.ndarray:
-    """A product laid out channel-major back to NCHW, adding the bias on the way (one pass), into
-    ``out`` if given.
+    """A product laid out channels last back to NCHW, adding the bias on the way (one transposing
+    pass), into ``out`` (C-contiguous) if given.
 
-    per_channel: (groups, C_out / groups, N H_out W_out) -> (N, C_out, H_out, W_out)
+    per_position: (groups, N H_out W_out, C_out / groups) -> (N, C_out, H_out, W_out)
     """
-    image = per_channel.reshape(g.out_channels, g.batch, *g.out_size).transpose(1, 0, 2, 3)
-    return written_image(image, bias, out)
+    (h, w), per_group = g.out_size, g.out_channels // g.groups
+    image = per_position.reshape(g.groups, g.batch, h, w, per_group).transpose(1, 0, 4, 2, 3)
+    if out is None:
+        out = np.empty((g.batch, g.out_channels, h, w), per_position.dtype)
+    target = out.reshape(g.batch, g.groups, per_group, h, w)
+    if bias is None:
+        target[...] = image
+    else:
+        np.add(image, bias.reshape(g.groups, per_group, 1, 1), out=target)
+    return out
