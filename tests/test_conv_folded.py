@@ -42,6 +42,7 @@ LAYERS = [
     (1, 3, 5, 9, 8, (4, 1), 1, (2, 1), True),
     (2, 2, 3, 6, 7, (3, 3), 1, 1, False),
     (3, 32, 64, 16, 16, (3, 3), 1, 1, True),  # CIFAR's 32 -> 64
+    (2, 16, 16, 32, 32, (3, 3), 1, 1, False),  # ResNet-20's 16 -> 16: the backward shares the rows
     (1, 2, 1, 5, 5, (1, 1), 0, 1, True),
 ]
 
@@ -67,7 +68,7 @@ def test_folded_conv_matches_torch(monkeypatch, layer):
     grad_out = rng.standard_normal(out.shape, dtype=np.float32)
     grads = F.conv2d_backward(grad_out, x, weight, **kwargs)
     # The weight gradient folds too where the input gradient is the folded scatter (shared rows).
-    shares = scatter_kind(g, np.dtype(np.float32)) == "rows"
+    shares = scatter_kind(g, np.dtype(np.float32), with_weight_grad=True) == "rows"
     assert set(calls) == {"folded_correlate"} | ({"folded_weight_grad"} if shares else set())
     ours = (out, *grads[:2]) + ((grads[2],) if with_bias else ())
     exact = torch_conv(x, weight, bias, grad_out, kwargs, np.float64)
@@ -107,6 +108,15 @@ def test_where_the_fold_runs():
     assert not folded.folds(geometry(stride=2), f32)
     assert not folded.folds(geometry(c_in=6, c_out=16, groups=2), f32)
     assert not folded.folds(geometry(n=4, c_in=64, c_out=64, size=56, kernel=3, padding=1), f32)  # planes
+    # ResNet-20's 16 -> 16 at 32x32: the gather is cheaper as a transposed convolution, but conv2d's
+    # backward takes the folded scatter, whose moved rows its weight gradient shares; not where the
+    # rows carry a quarter of junk (64 -> 64 at 8x8).
+    resnet16 = geometry(n=8, c_in=16, c_out=16, size=32, kernel=3, padding=1)
+    assert scatter_kind(resnet16, f32) == "gather"
+    assert scatter_kind(resnet16, f32, with_weight_grad=True) == "rows"
+    assert scatter_kind(resnet16, f64, with_weight_grad=True) == "gather"
+    late = geometry(n=8, c_in=64, c_out=64, size=8, kernel=3, padding=1)
+    assert folded.folds(late, f32) and scatter_kind(late, f32, with_weight_grad=True) == "gather"
 
 
 # (N, C_in, C_out, H, W, kernel, padding, dilation): scatter_planes layers with little plane junk.

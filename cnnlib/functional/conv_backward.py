@@ -46,18 +46,18 @@ def conv2d_backward(
         # a float32 batch whose windows would not stay in the cache: in chunks (``batch_chunk``).
         def both(part: slice) -> tuple[np.ndarray, np.ndarray]:
             part_g = part_geometry(g, part)
-            kind = scatter_kind(part_g, call.x.dtype)
+            kind = scatter_kind(part_g, call.x.dtype, with_weight_grad=True)
             if kind == "rows":
                 # The output gradient moved once per kernel column serves both products.
                 moved = moved_rows(grad_out[part], part_g)
-                return (transposed_conv(grad_out[part], weight, part_g, moved),
+                return (transposed_conv(grad_out[part], weight, part_g, moved, kind),
                         folded_weight_grad(call.x[part], moved, part_g))
             if kind == "planes" and call.x.dtype == np.float32 and little_plane_junk(part_g):
                 # So do the output gradient's planes (float64 keeps im2col's order of summation).
                 planes = planes_of(grad_out[part], part_g)
-                return (transposed_conv(grad_out[part], weight, part_g, planes),
+                return (transposed_conv(grad_out[part], weight, part_g, planes, kind),
                         plane_weight_grad(call.x[part], planes, part_g))
-            return (transposed_conv(grad_out[part], weight, part_g),
+            return (transposed_conv(grad_out[part], weight, part_g, kind=kind),
                     correlate_input_with_grad(call.x[part], grad_out[part], part_g))
 
         parts = over_batch(both, g.batch, batch_parts(g, call.x.dtype), batch_chunk(g, call.x.dtype))
