@@ -199,14 +199,28 @@ def test_winograd_on_two_blas_threads_runs_its_chunks_on_two_threads(monkeypatch
 
 
 @pytest.mark.parametrize("batch, tiles, channels, parts", [
-    (32, (8, 8), 64, 2), (4, (28, 28), 64, 2), (4, (7, 7), 512, 2), (1, (7, 7), 512, 2),
-    (1, (1, 3), 512, 2), (3, (5, 5), 32, 1), (5, (2, 9), 32, 4),
+    (32, (8, 8), (32, 64), 2), (4, (28, 28), (64, 64), 2), (4, (7, 7), (512, 512), 2),
+    (1, (7, 7), (512, 512), 2), (1, (1, 3), (256, 512), 2), (3, (5, 5), (32, 32), 1),
+    (5, (2, 9), (32, 32), 4), (32, (4, 4), (64, 64), 1),
 ])
 def test_winograd_chunks_cover_every_tile_once_and_give_every_thread_some(batch, tiles, channels, parts):
     chunks = winograd._chunks(batch, tiles, channels, parts)
     covered = [(i, r) for images, rows in chunks for i in range(batch)[images] for r in range(tiles[0])[rows]]
     assert sorted(covered) == [(i, r) for i in range(batch) for r in range(tiles[0])]
     assert len(chunks) >= min(parts, batch * tiles[0])
+
+
+def test_winograd_chunks_fit_the_cache_beside_small_kernels_and_grow_with_large_ones():
+    def tiles_per_chunk(tiles, channels, batch=32):
+        chunks = winograd._chunks(batch, tiles, channels)
+        return max((images.stop - images.start) * (rows.stop - rows.start) * tiles[1]
+                   for images, rows in chunks)
+
+    assert tiles_per_chunk((8, 8), (32, 32)) == 384  # 12,288 / 32: six images of 64 tiles
+    assert tiles_per_chunk((4, 4), (64, 64)) == 192
+    assert tiles_per_chunk((28, 28), (64, 128), batch=4) == 112  # 4 rows of 28 tiles: at most 128
+    assert tiles_per_chunk((7, 7), (512, 512), batch=4) == 196  # 2 x 512 wanted, the batch has 196
+    assert tiles_per_chunk((14, 14), (256, 256), batch=4) == 392  # whole images up to 2 x 256
 
 
 def test_float64_keeps_the_exact_im2col_path(monkeypatch, one_blas_thread):

@@ -20,7 +20,7 @@ these shapes (1 thread, 2026-12-07, 256 tiles: 32 -> 32 channels 78 against 159 
 backward 8.7 -> 7.2 ms for ResNet-20's 32 -> 32 at 16x16 on 32 images, 55 -> 50 for VGG's
 64 -> 128 at 56x56 on 4, the results bit for bit the same.
 The kernel transform is one product with ``G (x) G`` (16 x 9), straight from the weight's layout.
-The tiles go through in chunks of a few hundred (``_chunks``), so that ``V`` and ``M`` (4 times
+The tiles go through in chunks of a hundred or more (``_chunks``), so that ``V`` and ``M`` (4 times
 the input's and the output's size) stay in the cache between the transforms and the products.
 
 Backward, with the same 16 products each:
@@ -63,8 +63,12 @@ AA = np.kron(A_T, A_T)  # 4 x 16: Y[2r + s] = sum_ab A^T[r, a] A^T[s, b] M[4a + 
 # pay for the transforms.
 MIN_CHANNELS = 32
 
-# The fewest tiles a chunk of ``_chunks`` takes (see there).
-CHUNK_TILES = 256
+# A chunk of ``_chunks`` (see there) takes about CHUNK_VALUES / max(C_in, C_out) tiles, at least
+# MIN_CHUNK_TILES, while the kernel transform U (16 C_in C_out float32 values) takes at most
+# CACHED_KERNELS values; beyond that about 2 max(C_in, C_out) tiles.
+CHUNK_VALUES = 12288
+MIN_CHUNK_TILES = 128
+CACHED_KERNELS = 1 << 18
 
 # The fewest multiply-adds (forward, the whole batch) of a layer that takes Winograd when BLAS has
 # several threads: then its transforms, numpy loops on one core, run on threads of its own
@@ -132,13 +136,31 @@ def _tiles(out_size: tuple[int, int]) -> tuple[int, int]:
     return (out_size[0] + 1) // 2, (out_size[1] + 1) // 2
 
 
-def _chunks(batch: int, tiles: tuple[int, int], channels: int, parts: int = 1) -> list[tuple[slice, slice]]:
-    """(images, tile rows) of each chunk: whole images, or rows of one image, of about
-    ``max(CHUNK_TILES, 2 channels)`` tiles. Each chunk's tiles go through the input transform,
-    the products and the output transform while they are still in the cache; a product over
-    fewer tiles than that runs slower than the memory it saves. Smaller chunks where that would
-    leave fewer chunks than ``parts`` (threads), so that each thread has some."""
-    (th, tw), target = tiles, max(CHUNK_TILES, 2 * channels)
+def _chunks(
+    batch: int, tiles: tuple[int, int], channels: tuple[int, int], parts: int = 1,
+) -> list[tuple[slice, slice]]:
+    """(images, tile rows) of each chunk: whole images, or rows of one image. Each chunk's tiles
+    go through the input transform, the products and the output transform while they are still
+    in the cache, next to U, which every chunk's products read whole. ``channels``: (C_in, C_out).
+
+    While U is at most ``CACHED_KERNELS`` values (1 MiB, this machine's L2: up to 64 -> 128
+    channels) it stays in the cache from chunk to chunk, and a chunk takes about
+    ``CHUNK_VALUES / max(C_in, C_out)`` tiles (at least ``MIN_CHUNK_TILES``), so that its V and M
+    (16 values a tile and channel each) fit beside it. A larger U comes from further away for
+    each chunk, so the chunks grow with the channels, ``2 max(C_in, C_out)`` tiles, to spread
+    that read. Forward + backward at 1 thread, min ms alternating in one process (2026-12-07,
+    load 0.3-0.6), these chunks against the former fixed ``max(256, 2 channels)``: ResNet-20's
+    32 -> 32 at 16x16 6.80 / 6.88, CIFAR's 32 -> 64 at 16x16 11.7 / 12.5, 64 -> 64 at 8x8 4.25
+    / 4.89, ResNet's 64 -> 64 at 56x56 24.6 / 27.9, VGG's 64 -> 128 at 56x56 42.9 / 49.0; with
+    128 tiles for VGG's 512 -> 512 at 14x14 94.8 against 88.8 for 1024 (hence the growth).
+
+    Smaller chunks where that would leave fewer chunks than ``parts`` (threads), so that each
+    thread has some."""
+    (th, tw), widest = tiles, max(channels)
+    if 16 * channels[0] * channels[1] <= CACHED_KERNELS:
+        target = max(MIN_CHUNK_TILES, CHUNK_VALUES // widest)
+    else:
+        target = 2 * widest
     target = min(target, -(-batch * th * tw // parts))
     if th * tw >= target:
         rows = max(1, target // tw)
@@ -218,7 +240,7 @@ def _convolve(
             m = np.matmul(input_tiles(xp[images], rows), ut)
             output_tiles(m, out[images, :, 2 * rows.start : 2 * rows.stop], bias)
 
-    in_parts(convolve, _chunks(n, _tiles(out_size), max(ut.shape[1:]), threads), threads)
+    in_parts(convolve, _chunks(n, _tiles(out_size), ut.shape[1:], threads), threads)
     return out
 
 
@@ -296,5 +318,5 @@ def _weight_grad(
             np.add(du, np.matmul(dm, input_tiles(xp[images], rows), out=term), out=du)
         return du
 
-    du = functools.reduce(np.add, in_parts(sum_du, _chunks(n, (th, tw), max(c_in, c_out), threads), threads))
+    du = functools.reduce(np.add, in_parts(sum_du, _chunks(n, (th, tw), (c_in, c_out), threads), threads))
     return np.matmul(du.reshape(16, -1).T, GG.astype(x.dtype)).reshape(weight.shape)
