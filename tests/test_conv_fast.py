@@ -444,7 +444,8 @@ def test_strided_layers_scatter_runs_of_channels(dtype):
     rng = np.random.default_rng(8)
     for stride, padding, dilation, kernel, size in [(2, 1, 1, (3, 3), (16, 16)), (2, 0, 1, (3, 3), (12, 11)),
                                                     ((3, 2), (2, 1), (1, 2), (5, 3), (13, 10)),
-                                                    (2, 3, 1, (7, 7), (15, 14)), (4, 0, 1, (2, 2), (9, 9))]:
+                                                    (2, 3, 1, (7, 7), (15, 14)), (4, 0, 1, (2, 2), (9, 9)),
+                                                    ((2, 3), 1, 1, (5, 5), (17, 16))]:
         x = rng.standard_normal((3, 16, *size)).astype(dtype)
         w = rng.standard_normal((5, 16, *kernel)).astype(dtype)
         g = conv_arguments("conv2d", x, w, None, stride, padding, dilation, 1)
@@ -454,6 +455,9 @@ def test_strided_layers_scatter_runs_of_channels(dtype):
         assert ours.dtype == dtype and ours.shape == x.shape and ours.flags.c_contiguous
         exact = scatter_transposed(y.astype(np.float64), w.astype(np.float64), g)
         np.testing.assert_allclose(ours, exact, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)
+        # col2im adds the same terms in the same order (i, j): the same numbers, bit for bit.
+        scattered = conv_transpose.scatter_channels_last(y, w, g)
+        np.testing.assert_array_equal(scattered, scatter_transposed(y, w, g))
         kwargs = {"stride": stride, "padding": padding, "dilation": dilation}
         reference = torch_conv2d(x, w, None, y, kwargs, np.float64)[1]
         np.testing.assert_allclose(ours, reference, rtol=1e-5 if dtype == np.float32 else 1e-12, atol=1e-4)

@@ -83,12 +83,29 @@ def scatter_channels_last(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) ->
     kernels = weight.transpose(0, 2, 3, 1).reshape(c_out, kh * kw * g.in_channels)
     values = np.matmul(y.reshape(n, c_out, h_out * w_out).transpose(0, 2, 1), kernels)
     values = values.reshape(n, h_out, w_out, kh, kw, g.in_channels)
-    room = windows_room(g.in_size, g.padding, g.kernel_size, g.out_size, g.stride, g.dilation)
-    image = np.zeros((n, *room, g.in_channels), y.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            image[:, i * dh : i * dh + sh * (h_out - 1) + 1 : sh,
-                  j * dw : j * dw + sw * (w_out - 1) + 1 : sw] += values[:, :, :, i, j]
+    room_h, room_w = windows_room(g.in_size, g.padding, g.kernel_size, g.out_size, g.stride, g.dilation)
+    c_in = g.in_channels
+    if dw == 1:
+        # Positions in groups of S_w: kernel columns j = S_w t .. S_w t + S_w - 1 land side by side
+        # in group ox + t, so they go in one addition, runs of S_w C_in values (CIFAR's 3x3 at
+        # stride 2: 6 additions instead of 9, 4 of them on runs twice as long). For every input
+        # value the terms still come in the order (i, j): the same sums, bit for bit.
+        groups = -(-room_w // sw)
+        image = np.zeros((n, room_h, groups * sw, c_in), y.dtype)
+        grouped = image.reshape(n, room_h, groups, sw * c_in)
+        for i in range(kh):
+            rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
+            for t in range(-(-kw // sw)):
+                width = min(sw, kw - sw * t)
+                columns = values[:, :, :, i, sw * t : sw * t + width]
+                side_by_side = columns.reshape(n, h_out, w_out, width * c_in)
+                grouped[:, rows, t : t + w_out, : width * c_in] += side_by_side
+    else:
+        image = np.zeros((n, room_h, room_w, c_in), y.dtype)
+        for i in range(kh):
+            for j in range(kw):
+                image[:, i * dh : i * dh + sh * (h_out - 1) + 1 : sh,
+                      j * dw : j * dw + sw * (w_out - 1) + 1 : sw] += values[:, :, :, i, j]
     return np.ascontiguousarray(image[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2))
 
 
