@@ -263,6 +263,8 @@ def test_the_split_applies_to_small_float32_layers_on_several_blas_threads(monke
     assert batch_threads.work_per_image(layer_geometry()) == 16 * 6 * 25 * 100
     assert batch_threads.batch_parts(layer_geometry(), np.dtype(np.float64)) == 1
     assert batch_threads.batch_parts(layer_geometry(batch=1), f32) == 1
+    # LeNet's C5 (16 -> 120, 5x5 on 5x5) on 32 images: 1.5 million multiply-adds, too few to share.
+    assert batch_threads.batch_parts(layer_geometry(batch=32, c_in=16, c_out=120, size=5), f32) == 1
     # CIFAR's 32 -> 64 at 16x16, 4.7 million multiply-adds an image: split from 4 images (MIN_SPLIT_WORK).
     assert batch_threads.batch_parts(layer_geometry(batch=4, c_in=32, c_out=64, size=18, kernel=3), f32) == 2
     assert batch_threads.batch_parts(layer_geometry(batch=3, c_in=32, c_out=64, size=18, kernel=3), f32) == 1
@@ -349,6 +351,7 @@ def test_split_layers_match_the_unsplit_and_torch(monkeypatch, two_blas_threads,
     weight = rng.standard_normal((32, 6 // kwargs.get("groups", 1), 5, 5), dtype=np.float32)
     # No bias with a dilation: the copy into the output without the addition.
     bias = None if "dilation" in kwargs else rng.standard_normal(32, dtype=np.float32)
+    monkeypatch.setattr(batch_threads, "MIN_SMALL_SPLIT_WORK", 0)  # however few multiply-adds
     calls = []
     spy_on_over_batch(monkeypatch, lambda args: calls.append(args[2]))
     out = F.conv2d(x, weight, bias, **kwargs)

@@ -44,6 +44,33 @@ def test_max_pool2d_matches_torch(setting):
     assert_close(F.max_pool2d_backward(g, x, **kw), grad, "grad_x")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_max_pool2d_gradient_is_pytorchs_bit_for_bit_with_signed_zeros_and_infinities(dtype, kw):
+    """The gradient of each window goes to its maximum, +0.0 everywhere else, whatever the
+    gradient holds (negative numbers, infinities, NaNs); overlapping windows add up (in another
+    order than PyTorch's: there, within a few units of the gradient's scale)."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((4, 3, 12, 12)).astype(dtype)
+    x[:, :, ::3, ::3] = 1.0  # ties: the first maximum takes the gradient
+    out = F.max_pool2d(x, **kw)
+    for special in (None, np.inf, -np.inf, np.nan):
+        g = rng.standard_normal(out.shape).astype(dtype)
+        if special is not None:
+            g.flat[::7] = special
+        xt = torch.tensor(x, requires_grad=True)
+        TF.max_pool2d(xt, **kw).backward(torch.tensor(g))
+        ours, theirs = F.max_pool2d_backward(g, x, **kw), xt.grad.numpy()
+        assert ours.dtype == dtype
+        if "stride" in kw:
+            scale = np.abs(g[np.isfinite(g)]).max()
+            np.testing.assert_allclose(ours, theirs, rtol=0, atol=8 * np.finfo(dtype).eps * scale)
+        else:
+            np.testing.assert_array_equal(ours, theirs)
+        np.testing.assert_array_equal(ours == 0, theirs == 0)
+        np.testing.assert_array_equal(np.signbit(ours[ours == 0]), np.signbit(theirs[theirs == 0]))
+
+
 @settings(max_examples=40)
 @given(setting=pool_settings(dilation=False), include=st.booleans(),
        divisor=st.sampled_from([None, None, 1, 3, -2]))

@@ -175,9 +175,19 @@ def max_pool2d_backward(
     grad_out = _check_grad_out(op, grad_out, call)
     windows = call.windows(-np.inf)
     best = _reduce_windows(np.maximum, windows)
-    per_offset = np.zeros(windows.shape, call.x.dtype)
+    per_offset = np.empty(windows.shape, call.x.dtype)
+    # Products with the masks, not copies under them (np.copyto's where= branches on every
+    # element: 1.1 ms of LeNet's 1.3 ms S2 backward); adding 0 turns a negative gradient's -0.0
+    # into PyTorch's 0.0. An infinite or NaN gradient times 0 is NaN, so then the copies after all.
+    finite = bool(np.isfinite(grad_out).all())
     for (i, j), is_max in _first_maximum_masks(windows, best):
-        np.copyto(per_offset[:, :, i, j], grad_out, where=is_max)
+        if finite:
+            np.multiply(grad_out, is_max, out=per_offset[:, :, i, j])
+        else:
+            per_offset[:, :, i, j] = 0
+            np.copyto(per_offset[:, :, i, j], grad_out, where=is_max)
+    if finite:
+        per_offset += call.x.dtype.type(0)
     return call.back(per_offset)
 
 
