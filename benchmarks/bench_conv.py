@@ -19,13 +19,17 @@ each other (PyTorch's, cnnlib's Winograd threads handing numpy's lock to each ot
 it to wake: both libraries' medians after a pause can be several times their minimum. glibc's
 malloc is told to keep freed memory (``keep_freed_memory``, ``--malloc``); the header says so.
 
-``--floor`` adds, per layer, the BLAS floor: the least wall time of the matrix products cnnlib's
-forward + backward runs (recorded from its ``np.matmul`` calls, so the shapes and layouts of
-whichever path the layer takes: im2col, channels-last columns, the planes' scatter, Winograd),
-replayed bare on operands laid out beforehand; that over PyTorch's time (``/torch``: above 1, no
-layout of the copies can reach PyTorch with these products); ``rest``, cnnlib's time outside the
-products (building columns, col2im, transposes, Winograd's transforms, allocations); and the MiB
-the products read and write, which the copies around them have to write or read once too.
+``--floor`` adds, per layer, the BLAS floor: the time cnnlib's forward + backward spends inside
+its matrix products (its ``np.matmul`` calls, timed in place as the step runs them: the shapes and
+layouts of whichever path the layer takes, im2col, channels-last columns, the folded rows, the
+planes' scatter, Winograd, with their operands as hot in the caches as they really are; the least
+over the repeats); that over PyTorch's time (``/torch``: above 1, no layout of the copies can
+reach PyTorch with these products); ``rest``, cnnlib's time outside the products (building
+columns, col2im, transposes, Winograd's transforms, allocations); and the MiB the products read
+and write, which the copies around them have to write or read once too. (Replaying the products
+on their own, as this did before the batches went in chunks, read each chunk's operands cold and
+made ResNet-20's 16 -> 16 look 1.5 times slower than in place.) With several threads of cnnlib's
+own, the products' times are summed over the threads.
 
 ``--split on|off`` forces cnnlib's batch split across threads (``cnnlib/functional/batch_threads.py``)
 on or off for every layer, for comparing the two in separate runs: in one process the split
@@ -118,50 +122,30 @@ def torch_step(layer: Layer, x, w, b, grad_out):
     out.backward(torch.from_numpy(grad_out))
 
 
-def recorded_products(step) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The operands of every ``np.matmul`` that ``step()`` runs (cnnlib calls it as ``np.matmul``
-    everywhere it multiplies matrices)."""
-    calls, real = [], np.matmul
+def blas_floor(step, repeats: int) -> tuple[float, float]:
+    """The seconds ``step`` (cnnlib's forward + backward) spends inside ``np.matmul`` (cnnlib
+    calls it as ``np.matmul`` everywhere it multiplies matrices), timed in place: the least over
+    ``repeats`` steps after one untimed; and the MiB those products read and write."""
+    real = np.matmul
+    spent, moved = [0.0], [0]
 
-    def spy(a, b, *args, **kwargs):
-        calls.append((np.asarray(a), np.asarray(b)))
-        return real(a, b, *args, **kwargs)
+    def timed(a, b, *args, **kwargs):
+        start = time.perf_counter()
+        out = real(a, b, *args, **kwargs)
+        spent[0] += time.perf_counter() - start
+        moved[0] += np.asarray(a).nbytes + np.asarray(b).nbytes + out.nbytes
+        return out
 
-    np.matmul = spy
+    best = float("inf")
+    np.matmul = timed
     try:
-        step()
+        for _ in range(repeats + 1):
+            spent[0], moved[0] = 0.0, 0
+            step()
+            best = min(best, spent[0])
     finally:
         np.matmul = real
-    return calls
-
-
-def blas_ready(a: np.ndarray) -> np.ndarray:
-    """``a`` as BLAS takes it without a copy: C-contiguous matrices, or their transposes."""
-    if a.ndim >= 2 and a.swapaxes(-1, -2).flags.c_contiguous:
-        return a
-    return np.ascontiguousarray(a)
-
-
-def blas_floor(step, repeats: int) -> tuple[float, float]:
-    """The bare matrix products of cnnlib's forward + backward at the layer's shapes: the
-    products ``step`` runs, replayed on operands already laid out for BLAS (a strided view that
-    matmul would copy is copied once beforehand) into buffers allocated beforehand. Returns the
-    least wall time (as ``cnnlib min``) and the MiB the products read and write."""
-    calls = [(blas_ready(a), blas_ready(b)) for a, b in recorded_products(step)]
-    outs = [np.matmul(a, b) for a, b in calls]
-
-    def products():
-        for (a, b), out in zip(calls, outs):
-            np.matmul(a, b, out=out)
-
-    products()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        products()
-        best = min(best, time.perf_counter() - start)
-    moved = sum(a.nbytes + b.nbytes + out.nbytes for (a, b), out in zip(calls, outs))
-    return best, moved / 2**20
+    return best, moved[0] / 2**20
 
 
 def measure(
