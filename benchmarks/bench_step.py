@@ -27,8 +27,11 @@ from benchmarks.bench_conv import keep_freed_memory
 from cnnlib import models, nn
 
 
-def torch_resnet_cifar(depth: int, num_classes: int = 10):
-    """PyTorch's twin of ``models.resnet_cifar(depth)`` (its own initial weights)."""
+def torch_resnet(stem, widths: tuple[int, ...], blocks: tuple[int, ...], num_classes: int):
+    """A PyTorch ResNet of basic blocks, as ``cnnlib.models`` builds them: ``stem`` (a torch
+    module), then per stage ``blocks[s]`` blocks of ``widths[s]`` channels (the first of each
+    later stage at stride 2, with a 1x1 convolution + BatchNorm shortcut where the shape
+    changes), global average pooling and the classifier."""
     import torch.nn as tn
 
     class Block(tn.Module):
@@ -43,13 +46,21 @@ def torch_resnet_cifar(depth: int, num_classes: int = 10):
         def forward(self, x):
             return (self.main(x) + self.shortcut(x)).relu()
 
-    n = (depth - 2) // 6
-    layers, channels = [tn.Conv2d(3, 16, 3, padding=1, bias=False), tn.BatchNorm2d(16), tn.ReLU()], 16
-    for stage, width in enumerate((16, 32, 64)):
-        for i in range(n):
+    layers, channels = [stem], widths[0]
+    for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
+        for i in range(count):
             layers.append(Block(channels, width, 2 if stage and not i else 1))
             channels = width
-    return tn.Sequential(*layers, tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.Linear(64, num_classes))
+    return tn.Sequential(*layers, tn.AdaptiveAvgPool2d(1), tn.Flatten(), tn.Linear(channels, num_classes))
+
+
+def torch_resnet_cifar(depth: int, num_classes: int = 10):
+    """PyTorch's twin of ``models.resnet_cifar(depth)`` (its own initial weights)."""
+    import torch.nn as tn
+
+    stem = tn.Sequential(tn.Conv2d(3, 16, 3, padding=1, bias=False), tn.BatchNorm2d(16), tn.ReLU())
+    n = (depth - 2) // 6
+    return torch_resnet(stem, (16, 32, 64), (n, n, n), num_classes)
 
 
 def step_times(steps: dict, rounds: int, block: int) -> dict:

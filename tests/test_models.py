@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from benchmarks.bench_step import torch_resnet
 from cnnlib import models, nn
 from cnnlib.shapes import summary
 
@@ -174,28 +175,6 @@ def test_googlenet_grouped_by_block_matches_the_paper_ops():
 
 
 # ---------------------------------------------------------------------------- ResNet
-
-
-class TorchBasicBlock(tn.Module):
-    def __init__(self, c_in, c_out, stride):
-        super().__init__()
-        self.main = tn.Sequential(tn.Conv2d(c_in, c_out, 3, stride, 1, bias=False),
-                                  tn.BatchNorm2d(c_out), tn.ReLU(),
-                                  tn.Conv2d(c_out, c_out, 3, 1, 1, bias=False),
-                                  tn.BatchNorm2d(c_out))
-        self.shortcut = tn.Identity()
-        if stride != 1 or c_in != c_out:
-            self.shortcut = tn.Sequential(tn.Conv2d(c_in, c_out, 1, stride, bias=False),
-                                          tn.BatchNorm2d(c_out))
-
-
-def torch_resnet(stem, widths, blocks, classes):
-    layers, channels = [stem], widths[0]
-    for stage, (width, count) in enumerate(zip(widths, blocks, strict=True)):
-        for i in range(count):
-            layers.append(TorchBasicBlock(channels, width, 2 if stage and not i else 1))
-            channels = width
-    return tn.Sequential(*layers, tn.Linear(channels, classes))
 
 
 def test_resnet18_matches_pytorch():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import _checks
+from ._masked import masked_gradient
 
 
 def _check(op: str, x: np.ndarray, name: str = "x"):
@@ -29,13 +30,4 @@ def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
     _check("relu_backward", grad_out, "grad_out")
     _checks.expect_shape("relu_backward", "grad_out", grad_out.shape, x.shape, "x's shape")
     _checks.same_dtype("relu_backward", grad_out=grad_out, x=x)
-    # A product with the mask, not np.where: where's loop branches on every element and a ReLU's
-    # mask is as random as its input (1.9 ms against 0.2 for 16 x 32 x 32 x 32 float32). Adding 0
-    # turns the -0.0 of a negative gradient times 0 into PyTorch's 0.0; an infinite gradient
-    # times 0 is NaN, so then np.where after all.
-    with np.errstate(invalid="ignore"):
-        grad_x = np.multiply(grad_out, x > 0)
-    grad_x += x.dtype.type(0)
-    if not np.isfinite(grad_x).all():
-        return np.where(x > 0, grad_out, x.dtype.type(0))
-    return grad_x
+    return masked_gradient(grad_out, x > 0)

@@ -19,11 +19,6 @@ import numpy as np
 from .. import _checks
 
 
-def _axes(x: np.ndarray) -> tuple[int, ...]:
-    """Every axis but the channels (axis 1): the statistics of channel c are taken over them."""
-    return (0, *range(2, x.ndim))
-
-
 def _per_channel(values: np.ndarray, x: np.ndarray) -> np.ndarray:
     """(C,) -> (C, 1, ..., 1), to broadcast against (N, C, ...)."""
     return values.reshape((-1,) + (1,) * (x.ndim - 2))
