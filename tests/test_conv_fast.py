@@ -503,3 +503,20 @@ def test_a_forked_child_splits_on_threads_of_its_own():
         os._exit(0 if batch_threads.over_batch(lambda part: part.start, 4, 2) == [0, 2] else 1)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize(
+    "shape", [(3, 16, 32, 32), (2, 32, 32, 32), (3, 16, 14, 14), (2, 64, 8, 8), (1, 3, 5, 7)])
+def test_to_channels_last_copies_exactly_with_or_without_the_skewed_planes(shape):
+    """The copy to channels last (im2col's and Winograd's padded inputs) equals numpy's transpose,
+    into a strided view, whichever way it goes; the detour through skewed planes is taken exactly
+    where the planes collide in the L1 cache (a multiple of 4 KiB apart, more than 8 channels a set)."""
+    from cnnlib.functional._windows import _planes_collide, to_channels_last
+
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    n, c, h, w = shape
+    padded = np.full((n, h + 2, w + 3, c), 7.0, np.float32)
+    to_channels_last(x, padded[:, 1 : h + 1, 2 : w + 2])
+    np.testing.assert_array_equal(padded[:, 1 : h + 1, 2 : w + 2], x.transpose(0, 2, 3, 1))
+    assert (padded[:, 0] == 7).all() and (padded[:, :, :2] == 7).all() and (padded[:, :, w + 2 :] == 7).all()
+    assert _planes_collide(h * w * 4, c) == (shape[1:] in {(16, 32, 32), (32, 32, 32)})

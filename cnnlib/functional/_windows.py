@@ -73,3 +73,36 @@ def pad_or_crop(x: np.ndarray, top: int, bottom: int, left: int, right: int) -> 
     out = np.zeros(x.shape[:-2] + (x.shape[-2] + top + bottom, x.shape[-1] + left + right), x.dtype)
     out[..., top : top + x.shape[-2], left : left + x.shape[-1]] = x
     return out
+
+
+# A 4 KiB stride maps addresses onto the same sets of a 32 KiB 8-way L1 data cache (64 sets of
+# 64-byte lines): the sets that a channel-by-channel walk over planes ``plane_bytes`` apart visits.
+_L1_SETS, _L1_WAYS, _LINE = 64, 8, 64
+
+
+def _planes_collide(plane_bytes: int, channels: int) -> bool:
+    """More channels than the L1 cache has ways land on each set that a walk across the channels
+    visits (planes a multiple of 4 KiB apart: 16 channels of 32x32 float32 all on one set)."""
+    if plane_bytes % _LINE:
+        return False
+    sets = _L1_SETS // np.gcd(plane_bytes // _LINE, _L1_SETS)
+    return channels > _L1_WAYS * sets
+
+
+def to_channels_last(x: np.ndarray, out: np.ndarray) -> None:
+    """Copy ``x`` (N, C, H, W) into ``out`` (N, H, W, C), a view of any strides.
+
+    numpy's copy walks the channels innermost, reading one value from each plane in turn. Where
+    the planes are a multiple of 4 KiB apart, every read of a walk lands on the same L1 cache set
+    and with more channels than ways each line is evicted before its next value is read (ResNet-20's
+    16 channels at 32x32 on 16 images copied at 4 GB/s, 0.26-0.40 ms): the copy then goes through
+    planes 64 bytes longer, one contiguous copy more, in 0.18 ms (2026-12-07, 1 thread; where
+    the planes do not collide the detour lost, 64 channels at 56x56 0.41 against 0.53 ms).
+    """
+    n, c, h, w = x.shape
+    if not _planes_collide(h * w * x.itemsize, c):
+        out[...] = x.transpose(0, 2, 3, 1)
+        return
+    skewed = np.empty((n, c, h * w + _LINE // x.itemsize), x.dtype)
+    skewed[:, :, : h * w] = x.reshape(n, c, h * w)
+    out[...] = skewed[:, :, : h * w].reshape(n, c, h, w).transpose(0, 2, 3, 1)

@@ -27,7 +27,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._geometry import ConvGeometry
-from ._windows import windows2d
+from ._windows import to_channels_last, windows2d
 
 
 def _padded(x: np.ndarray, g: ConvGeometry, spare_rows: int) -> np.ndarray:
@@ -190,7 +190,7 @@ def channels_last_cols(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """
     (ph, pw), (n, c, h, w) = g.padding, x.shape
     padded = np.zeros((n, h + 2 * ph, w + 2 * pw, c), x.dtype)
-    padded[:, ph : ph + h, pw : pw + w] = x.transpose(0, 2, 3, 1)
+    to_channels_last(x, padded[:, ph : ph + h, pw : pw + w])
     sn, sh, sw, sc = padded.strides
     (kh, kw), (h_out, w_out), (s_h, s_w), (d_h, d_w) = g.kernel_size, g.out_size, g.stride, g.dilation
     windows = as_strided(

@@ -45,6 +45,7 @@ from typing import TypeVar
 import numpy as np
 
 from ._geometry import ConvGeometry
+from ._windows import to_channels_last
 from .batch_threads import OneBlasThread, over_batch, work_per_image
 from .blas import blas_threads
 
@@ -175,7 +176,7 @@ def padded_channels_last(x: np.ndarray, padding: tuple[int, int], out_size: tupl
     (past an odd edge too). With C last, the strided slices of ``input_tiles`` move runs of C."""
     (th, tw), (ph, pw), (n, c, h, w) = _tiles(out_size), padding, x.shape
     xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), x.dtype)
-    xp[:, ph : ph + h, pw : pw + w] = x.transpose(0, 2, 3, 1)
+    to_channels_last(x, xp[:, ph : ph + h, pw : pw + w])
     return xp
 
 
