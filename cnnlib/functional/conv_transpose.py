@@ -72,24 +72,34 @@ def scatter_channels_last(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) ->
     """The scatter with the channels last, for one group and a stride (where ``col2im`` adds
     its windows in runs of ``W_out`` values, one every S positions).
 
-    One product per image, ``(H_out W_out, C_out) @ (C_out, K_h K_w C_in)``, reading ``y``'s NCHW
-    layout transposed (no copy), gives every output position's K_h K_w C_in values channels
-    last; offset (i, j) adds them onto a channels-last padded input (N, H_p, W_p, C_in) in runs
-    of C_in values, and one copy turns that to NCHW.
+    ``y`` is copied channels last, (N H_out W_out, C_out); a product with the kernels of one
+    kernel row i and a few columns j, ``(N H_out W_out, C_out) @ (C_out, width C_in)``, gives
+    every output position's values for those offsets, and one addition puts them onto a
+    channels-last padded input (N, H_p, W_p, C_in); one copy turns that to NCHW.
+
+    With no dilation the kernel columns go in groups of S_w: columns j = S_w t .. S_w t + S_w - 1
+    of output position x land side by side in group x + t of the padded row, so one product and
+    one addition serve them all (a 3x3 at stride 2: 6 of each instead of 9), and the first
+    group's addition is one contiguous run per output row (W_out S_w C_in values). For every
+    input value the terms still come in col2im's order (i, j): the same sums, bit for bit.
+    (ResNet-20's 16 -> 32 at stride 2, 16 images: 1.50 -> 1.38 ms at 1 thread, 2026-12-07,
+    against one product per image, ``(H_out W_out, C_out) @ (C_out, K_h K_w C_in)``, whose
+    additions moved runs of only ``S_w C_in`` values.)
     y: (N, C_out, H_out, W_out), weight: (C_out, C_in, K_h, K_w) -> (N, C_in, H, W)
     """
     (kh, kw), (sh, sw), (dh, dw), (ph, pw), (h, w) = g.kernel_size, g.stride, g.dilation, g.padding, g.in_size
     n, c_out, h_out, w_out = y.shape
-    kernels = weight.transpose(0, 2, 3, 1).reshape(c_out, kh * kw * g.in_channels)
-    values = np.matmul(y.reshape(n, c_out, h_out * w_out).transpose(0, 2, 1), kernels)
-    values = values.reshape(n, h_out, w_out, kh, kw, g.in_channels)
-    room_h, room_w = windows_room(g.in_size, g.padding, g.kernel_size, g.out_size, g.stride, g.dilation)
     c_in = g.in_channels
+    per_position = np.ascontiguousarray(y.transpose(0, 2, 3, 1)).reshape(-1, c_out)
+    kernels = weight.transpose(0, 2, 3, 1)  # (C_out, K_h, K_w, C_in)
+
+    def values(i: int, j: int, width: int) -> np.ndarray:
+        """(N, H_out, W_out, width C_in): kernel row i, columns j .. j + width - 1."""
+        block = kernels[:, i, j : j + width].reshape(c_out, width * c_in)
+        return np.matmul(per_position, block).reshape(n, h_out, w_out, width * c_in)
+
+    room_h, room_w = windows_room(g.in_size, g.padding, g.kernel_size, g.out_size, g.stride, g.dilation)
     if dw == 1:
-        # Positions in groups of S_w: kernel columns j = S_w t .. S_w t + S_w - 1 land side by side
-        # in group ox + t, so they go in one addition, runs of S_w C_in values (CIFAR's 3x3 at
-        # stride 2: 6 additions instead of 9, 4 of them on runs twice as long). For every input
-        # value the terms still come in the order (i, j): the same sums, bit for bit.
         groups = -(-room_w // sw)
         image = np.zeros((n, room_h, groups * sw, c_in), y.dtype)
         grouped = image.reshape(n, room_h, groups, sw * c_in)
@@ -97,15 +107,13 @@ def scatter_channels_last(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) ->
             rows = slice(i * dh, i * dh + sh * (h_out - 1) + 1, sh)
             for t in range(-(-kw // sw)):
                 width = min(sw, kw - sw * t)
-                columns = values[:, :, :, i, sw * t : sw * t + width]
-                side_by_side = columns.reshape(n, h_out, w_out, width * c_in)
-                grouped[:, rows, t : t + w_out, : width * c_in] += side_by_side
+                grouped[:, rows, t : t + w_out, : width * c_in] += values(i, sw * t, width)
     else:
         image = np.zeros((n, room_h, room_w, c_in), y.dtype)
         for i in range(kh):
             for j in range(kw):
                 image[:, i * dh : i * dh + sh * (h_out - 1) + 1 : sh,
-                      j * dw : j * dw + sw * (w_out - 1) + 1 : sw] += values[:, :, :, i, j]
+                      j * dw : j * dw + sw * (w_out - 1) + 1 : sw] += values(i, j, 1)
     return np.ascontiguousarray(image[:, ph : ph + h, pw : pw + w].transpose(0, 3, 1, 2))
 
 
