@@ -85,6 +85,59 @@ def test_batch_norm_refusals():
         F.batch_norm(x, None, None, training=True, momentum=-1)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("affine", [True, False])
+def test_native_batch_norm_and_its_saved_statistics_match_aten(training, affine):
+    """native_batch_norm returns aten.native_batch_norm's output and saved statistics (empty in
+    evaluation), and batch_norm_backward given them matches aten.native_batch_norm_backward and
+    its own result without them; the module's backward passes them on."""
+    rng = np.random.default_rng(5)
+    x, g = rng.standard_normal((4, 3, 5, 6)) * 2 + 3, rng.standard_normal((4, 3, 5, 6))
+    mean, var = rng.standard_normal(3), rng.random(3) + 0.5
+    weight, bias = (rng.standard_normal(3), rng.standard_normal(3)) if affine else (None, None)
+    t = [None if a is None else torch.tensor(a) for a in (x, weight, bias, mean, var)]
+    theirs = torch.ops.aten.native_batch_norm(*t, training, 0.1, 1e-5)
+    ours_mean, ours_var = mean.copy(), var.copy()
+    ours = F.native_batch_norm(x, weight, bias, ours_mean, ours_var, training, 0.1, 1e-5)
+    for a, b in zip(ours, theirs):
+        assert a.shape == tuple(b.shape)
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours_mean, t[3].numpy(), rtol=1e-12, atol=1e-12)
+    grads_theirs = torch.ops.aten.native_batch_norm_backward(
+        torch.tensor(g), t[0], t[1], t[3], t[4], theirs[1], theirs[2], training, 1e-5, [True, True, True])
+    saved = {"save_mean": ours[1], "save_invstd": ours[2]} if training else {}
+    grads = F.batch_norm_backward(g, x, mean, var, weight, training, 1e-5, **saved)
+    recomputed = F.batch_norm_backward(g, x, mean, var, weight, training, 1e-5)
+    for a, b, c in zip(grads, grads_theirs, recomputed):
+        np.testing.assert_allclose(a, b.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+    if training:
+        with pytest.raises(ValueError, match="pass both save_mean and save_invstd"):
+            F.batch_norm_backward(g, x, None, None, weight, True, save_mean=ours[1])
+        with pytest.raises(ValueError, match=r"save_invstd must have shape \(3,\)"):
+            F.batch_norm_backward(g, x, None, None, weight, True, save_mean=ours[1], save_invstd=np.ones(2))
+
+
+def test_batchnorm_module_backward_takes_the_forwards_statistics(monkeypatch):
+    """nn.BatchNorm2d in training hands the forward's saved mean and 1 / std to the backward
+    (no second pass over x for them); in evaluation it passes none."""
+    seen = []
+    backward = F.batch_norm_backward
+
+    def spy(*args, **kwargs):
+        seen.append(sorted(kwargs))
+        return backward(*args, **kwargs)
+
+    monkeypatch.setattr(F, "batch_norm_backward", spy)
+    layer = nn.BatchNorm2d(3)
+    x = np.random.default_rng(6).standard_normal((4, 3, 5, 5)).astype(np.float32)
+    for training in (True, False):
+        layer.train(training)
+        layer(x)
+        layer.backward(np.ones_like(x))
+    assert seen == [["save_invstd", "save_mean"], []]
+
+
 @pytest.mark.parametrize("p", [0.0, 0.3, 1.0])
 def test_dropout_scales_survivors_and_backward_uses_the_same_mask(p):
     x = np.random.default_rng(0).standard_normal((50, 40))

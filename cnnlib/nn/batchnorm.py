@@ -58,15 +58,20 @@ class BatchNorm2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._check(x)
-        self._input = (x, self.training)
-        return F.batch_norm(x, self.running_mean, self.running_var, self.weight.data, self.bias.data,
-                            self.training, self.momentum, self.eps)
+        out, save_mean, save_invstd = F.native_batch_norm(
+            x, self.weight.data, self.bias.data, self.running_mean, self.running_var, self.training,
+            self.momentum, self.eps)
+        # The backward takes the batch's statistics from here instead of computing them again.
+        self._input = (x, self.training, save_mean, save_invstd)
+        return out
 
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
-        x, batch_statistics = self._saved()
+        x, batch_statistics, save_mean, save_invstd = self._saved()
         _checks.expect_shape("BatchNorm2d.backward", "grad_out", np.shape(grad_out), x.shape, "x's shape")
+        saved = {"save_mean": save_mean, "save_invstd": save_invstd} if batch_statistics else {}
         grad_x, grad_weight, grad_bias = F.batch_norm_backward(
-            grad_out, x, self.running_mean, self.running_var, self.weight.data, batch_statistics, self.eps)
+            grad_out, x, self.running_mean, self.running_var, self.weight.data, batch_statistics, self.eps,
+            **saved)
         self.weight.grad += grad_weight
         self.bias.grad += grad_bias
         return grad_x
