@@ -41,6 +41,21 @@ def test_relu_gradient_is_pytorchs_bit_for_bit_with_signed_zeros_and_infinities(
         np.testing.assert_array_equal(np.signbit(ours), np.signbit(theirs))
 
 
+@pytest.mark.parametrize("size", [0, 1, 7, (1 << 14) - 1, 1 << 14, (1 << 14) + 5, 3 * (1 << 14) + 1])
+def test_relu_is_numpys_maximum_with_zero_bit_for_bit_at_any_size(size):
+    """relu runs its maximum in rows against a row of zeros: the same values as
+    ``np.maximum(x, 0)`` (NaNs, infinities, signed zeros) for sizes on either side of a row,
+    any layout in, C-contiguous and x's shape out."""
+    rng = np.random.default_rng(size)
+    x = rng.standard_normal(2 * size).astype(np.float32)[::2]  # not contiguous
+    x[::3] = np.array([-0.0, np.nan, -np.inf, np.inf, 0.0], np.float32)[rng.integers(0, 5, x[::3].size)]
+    ours = F.relu(x)
+    assert ours.shape == x.shape and ours.dtype == x.dtype and ours.flags.c_contiguous
+    np.testing.assert_array_equal(ours, np.maximum(x, 0))
+    np.testing.assert_array_equal(np.signbit(ours), np.signbit(np.maximum(x, 0)))
+    assert F.relu(np.float64(-2.0) * np.ones((2, 3, 4))).shape == (2, 3, 4)
+
+
 def test_cross_entropy_by_hand():
     logits = np.array([[0.0, 0.0], [np.log(3.0), 0.0]])
     target = np.array([0, 1])
