@@ -520,3 +520,7 @@ def test_to_channels_last_copies_exactly_with_or_without_the_skewed_planes(shape
     np.testing.assert_array_equal(padded[:, 1 : h + 1, 2 : w + 2], x.transpose(0, 2, 3, 1))
     assert (padded[:, 0] == 7).all() and (padded[:, :, :2] == 7).all() and (padded[:, :, w + 2 :] == 7).all()
     assert _planes_collide(h * w * 4, c) == (shape[1:] in {(16, 32, 32), (32, 32, 32)})
+    # Every other column (Winograd's columns split by parity): the source planes keep their stride.
+    half = np.zeros((n, h, (w + 1) // 2, c), np.float32)
+    to_channels_last(x[..., ::2], half)
+    np.testing.assert_array_equal(half, x[..., ::2].transpose(0, 2, 3, 1))

@@ -90,7 +90,7 @@ def _planes_collide(plane_bytes: int, channels: int) -> bool:
 
 
 def to_channels_last(x: np.ndarray, out: np.ndarray) -> None:
-    """Copy ``x`` (N, C, H, W) into ``out`` (N, H, W, C), a view of any strides.
+    """Copy ``x`` (N, C, H, W) into ``out`` (N, H, W, C), both views of any strides.
 
     numpy's copy walks the channels innermost, reading one value from each plane in turn. Where
     the planes are a multiple of 4 KiB apart, every read of a walk lands on the same L1 cache set
@@ -100,9 +100,10 @@ def to_channels_last(x: np.ndarray, out: np.ndarray) -> None:
     the planes do not collide the detour lost, 64 channels at 56x56 0.41 against 0.53 ms).
     """
     n, c, h, w = x.shape
-    if not _planes_collide(h * w * x.itemsize, c):
+    if not _planes_collide(abs(x.strides[1]), c):
         out[...] = x.transpose(0, 2, 3, 1)
         return
     skewed = np.empty((n, c, h * w + _LINE // x.itemsize), x.dtype)
-    skewed[:, :, : h * w] = x.reshape(n, c, h * w)
-    out[...] = skewed[:, :, : h * w].reshape(n, c, h, w).transpose(0, 2, 3, 1)
+    planes = skewed[:, :, : h * w].reshape(n, c, h, w)
+    planes[...] = x
+    out[...] = planes.transpose(0, 2, 3, 1)

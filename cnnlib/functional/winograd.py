@@ -172,25 +172,34 @@ def _chunks(
 
 
 def padded_channels_last(x: np.ndarray, padding: tuple[int, int], out_size: tuple[int, int]) -> np.ndarray:
-    """x: (N, C, H, W) -> (N, 2 th + 2, 2 tw + 2, C), x at offset ``padding``, zeros elsewhere
-    (past an odd edge too). With C last, the strided slices of ``input_tiles`` move runs of C."""
+    """x: (N, C, H, W) -> (N, 2 th + 2, 2, tw + 1, C): the padded input (x at offset ``padding``,
+    zeros elsewhere, past an odd edge too), channels last and its columns split by parity,
+    ``[n, y, p, j, c] = x_pad[n, c, y, 2 j + p]``. The slices of ``input_tiles`` then move runs of
+    whole tile rows (tw C values) instead of C values, one every 2 C."""
     (th, tw), (ph, pw), (n, c, h, w) = _tiles(out_size), padding, x.shape
-    xp = np.zeros((n, 2 * th + 2, 2 * tw + 2, c), x.dtype)
-    to_channels_last(x, xp[:, ph : ph + h, pw : pw + w])
+    xp = np.zeros((n, 2 * th + 2, 2, tw + 1, c), x.dtype)
+    for parity in range(2):
+        first = (parity - pw) % 2  # x's first column landing on padded columns of this parity
+        count = len(range(first, w, 2))
+        start = (pw + first) // 2
+        to_channels_last(x[..., first::2], xp[:, ph : ph + h, parity, start : start + count])
     return xp
 
 
 def input_tiles(xp: np.ndarray, rows: slice) -> np.ndarray:
     """``B^T d B`` for every 4x4 tile ``d`` in the tile rows ``rows`` of a padded input.
 
-    xp: (N, H_p, W_p, C) from ``padded_channels_last`` -> V: (16, N th tw, C), th = len(rows)
+    xp: (N, H_p, 2, tw + 1, C) from ``padded_channels_last`` -> V: (16, N th tw, C), th = len(rows).
+    Tile (ty, tx) reads padded rows 2 ty + a and columns 2 tx + b: column parity b % 2, split
+    column tx + b // 2, so each term of the column transform is one run of tw C values a tile
+    row (2026-12-07, 1 thread: 32 images of 32 channels at 16x16 0.84 -> 0.70 ms).
     """
-    n, c, tw, th = xp.shape[0], xp.shape[3], (xp.shape[2] - 2) // 2, rows.stop - rows.start
+    n, c, tw, th = xp.shape[0], xp.shape[4], xp.shape[3] - 1, rows.stop - rows.start
     src = xp[:, 2 * rows.start : 2 * rows.stop + 2]
-    half = np.empty((4, n, th, 2 * tw + 2, c), xp.dtype)
+    half = np.empty((4, n, th, 2, tw + 1, c), xp.dtype)
     _combine([src[:, a : a + 2 * th : 2] for a in range(4)], B_T, half)
     v = np.empty((4, 4, n, th, tw, c), xp.dtype)
-    _combine([half[:, :, :, b : b + 2 * tw : 2] for b in range(4)], B_T, [v[:, j] for j in range(4)])
+    _combine([half[:, :, :, b % 2, b // 2 : b // 2 + tw] for b in range(4)], B_T, [v[:, j] for j in range(4)])
     return v.reshape(16, n * th * tw, c)
 
 
