@@ -41,6 +41,7 @@ import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
 from ._geometry import ConvGeometry
+from ._windows import pad2d
 from .im2col import written_image
 
 # The most values the padded input planes of a folded layer may hold (N C_in H_p W_p): LeNet's
@@ -131,12 +132,11 @@ def folded_weight_grad(x: np.ndarray, moved: np.ndarray, g: ConvGeometry) -> np.
     2026-12-07).
     x: (N, C_in, H, W), moved: ``moved_rows(grad_out, g)`` -> (C_out, C_in, K_h, K_w)
     """
-    (kh, kw), dh, (ph, pw), (h_out, _) = g.kernel_size, g.dilation[0], g.padding, g.out_size
-    n, c, h, w = x.shape
-    wp = w + 2 * pw
-    planes = np.zeros((n, c, h + 2 * ph, wp), x.dtype)
-    planes[:, :, ph : ph + h, pw : pw + w] = x
-    planes = planes.reshape(n, c, -1)
+    (kh, kw), dh, (h_out, _) = g.kernel_size, g.dilation[0], g.out_size
+    n, c = x.shape[:2]
+    padded = pad2d(x, g.padding)
+    wp = padded.shape[3]
+    planes = padded.reshape(n, c, -1)
     size = h_out * wp
     per_image = moved.reshape(-1, n, size).transpose(1, 0, 2)  # (N, C_out K_w, H_out W_p)
     grad = np.empty((kh, per_image.shape[1], c), x.dtype)
