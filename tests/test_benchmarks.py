@@ -48,3 +48,11 @@ def test_bench_conv_lists_the_layers_asked_for_with_their_floor():
     rows = [line.split()[0:3] for line in out.splitlines() if line.startswith(("LeNet", "ResNet"))]
     assert rows == [["LeNet", "C1", rows[0][2]], ["ResNet-20", "16->32", "s2"]], out
     assert "median ratio" in out and "floor" in out, out
+
+
+def test_bench_split_times_the_halves_on_threads_and_in_processes():
+    out = run_bench("benchmarks.bench_split", "--seconds", "0.05", "--layers", "LeNet C3")
+    row = next(line for line in out.splitlines() if line.startswith("LeNet C3"))
+    figures = [float(f) for f in row.split()[2:]]
+    assert len(figures) == 6 and all(f > 0 for f in figures), out
+    assert "halves on 2 threads" in out and "in 2 processes" in out, out
