@@ -43,7 +43,7 @@ import argparse
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import numpy as np
@@ -108,6 +108,14 @@ def paired_times(
     return times
 
 
+def step_arrays(layer: Layer, rng, batch: int | None = None) -> tuple:
+    """x, weight, bias and an output gradient for ``layer`` on ``batch`` images (the layer's own
+    by default), float32: the arguments of ``cnnlib_step`` and ``torch_step`` after the layer."""
+    x, w, b = (layer if batch is None else replace(layer, batch=batch)).arrays(rng)
+    out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
+    return x, w, b, rng.standard_normal(out.shape, dtype=np.float32)
+
+
 def cnnlib_step(layer: Layer, x, w, b, grad_out):
     kwargs = dict(stride=layer.stride, padding=layer.padding)
     F.conv2d(x, w, b, **kwargs)
@@ -156,10 +164,7 @@ def measure(
     rows = []
     rng = np.random.default_rng(seed)
     for layer in layers:
-        x, w, b = layer.arrays(rng)
-        out = F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
-        grad_out = rng.standard_normal(out.shape, dtype=np.float32)
-        args = (layer, x, w, b, grad_out)
+        args = (layer, *step_arrays(layer, rng))
         ours, theirs = paired_times(partial(cnnlib_step, *args), partial(torch_step, *args), repeats, gap,
                                     warm)
         row = dict(layer=layer.name, load=os.getloadavg()[0],

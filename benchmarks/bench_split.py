@@ -19,10 +19,11 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 
 import numpy as np
 
-from benchmarks.bench_conv import LAYERS, Layer, keep_freed_memory
+from benchmarks.bench_conv import LAYERS, Layer, cnnlib_step, keep_freed_memory, step_arrays, torch_step
 
 
 def fastest(call: Callable[[], object], seconds: float) -> float:
@@ -36,24 +37,9 @@ def fastest(call: Callable[[], object], seconds: float) -> float:
     return min(times) * 1e3
 
 
-def arrays(layer: Layer, batch: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """x (batch, C_in, H, W), weight and an output gradient for ``layer``, float32."""
-    from cnnlib.geometry import conv_output_size
-
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((batch, layer.c_in, layer.size, layer.size), dtype=np.float32)
-    w = rng.standard_normal((layer.c_out, layer.c_in, layer.kernel, layer.kernel), dtype=np.float32)
-    out = conv_output_size(layer.size, layer.kernel, layer.stride, layer.padding)
-    return x, w, rng.standard_normal((batch, layer.c_out, out, out), dtype=np.float32)
-
-
-def cnnlib_step(layer: Layer, batch: int) -> Callable[[], object]:
-    """conv2d forward + backward on ``batch`` images of ``layer``."""
-    from cnnlib.functional import conv2d, conv2d_backward
-
-    x, w, grad = arrays(layer, batch)
-    args = (layer.stride, layer.padding)
-    return lambda: (conv2d(x, w, None, *args), conv2d_backward(grad, x, w, *args))
+def cnnlib_at(layer: Layer, batch: int) -> Callable[[], object]:
+    """bench_conv's cnnlib step (forward + backward) on ``batch`` images of ``layer``."""
+    return partial(cnnlib_step, layer, *step_arrays(layer, np.random.default_rng(0), batch))
 
 
 def _half_in_a_process(layer: Layer, seconds: float, start: object, results: object) -> None:
@@ -64,7 +50,7 @@ def _half_in_a_process(layer: Layer, seconds: float, start: object, results: obj
 
     keep_freed_memory()
     with threadpool_limits(1):
-        step = cnnlib_step(layer, layer.batch // 2)
+        step = cnnlib_at(layer, layer.batch // 2)
         step()
         start.wait()  # type: ignore[attr-defined]
         runs, end = [], time.perf_counter() + seconds
@@ -90,8 +76,8 @@ def measure(layer: Layer, seconds: float) -> tuple[float, float, float, float, f
 
     half = layer.batch // 2
     with threadpool_limits(1):
-        whole = fastest(cnnlib_step(layer, layer.batch), seconds)
-        first, second = cnnlib_step(layer, half), cnnlib_step(layer, layer.batch - half)
+        whole = fastest(cnnlib_at(layer, layer.batch), seconds)
+        first, second = cnnlib_at(layer, half), cnnlib_at(layer, layer.batch - half)
 
         def halves() -> None:
             other = threading.Thread(target=second)
@@ -109,19 +95,11 @@ def measure(layer: Layer, seconds: float) -> tuple[float, float, float, float, f
     processes = both_at_once([results.get(timeout=120 + 4 * seconds) for _ in workers])
     for worker in workers:
         worker.join()
-    x, w, grad = (torch.from_numpy(a) for a in arrays(layer, layer.batch))
-    x.requires_grad_()
-    w.requires_grad_()
-
-    def torch_step() -> None:
-        out = torch.nn.functional.conv2d(x, w, None, layer.stride, layer.padding)
-        out.backward(grad)
-        x.grad = w.grad = None
-
+    theirs_step = partial(torch_step, layer, *step_arrays(layer, np.random.default_rng(0)))
     theirs = []
     for count in (1, 2):
         torch.set_num_threads(count)
-        theirs.append(fastest(torch_step, seconds))
+        theirs.append(fastest(theirs_step, seconds))
     return whole, threads, processes, theirs[0], theirs[1]
 
 

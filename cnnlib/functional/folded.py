@@ -64,12 +64,8 @@ def rows_of_x(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     x: (N, C_in, H, W) -> (C_in K_h, N H_out W_p), row (c, i), column (n, y, x') holding
     ``x_pad[n, c, y + i D_h, x']``.
     """
-    (ph, pw), (n, c, h, w) = g.padding, x.shape
-    if ph or pw:
-        padded = np.zeros((n, c, h + 2 * ph, w + 2 * pw), x.dtype)
-        padded[:, :, ph : ph + h, pw : pw + w] = x
-    else:
-        padded = np.ascontiguousarray(x)
+    n, c = x.shape[:2]
+    padded = np.ascontiguousarray(pad2d(x, g.padding))
     sn, sc, sh, sw = padded.strides
     (kh, _), (dh, _), h_out = g.kernel_size, g.dilation, g.out_size[0]
     runs = as_strided(padded, (c, kh, n, h_out * padded.shape[3]), (sc, dh * sh, sn, sw), writeable=False)

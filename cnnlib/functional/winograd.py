@@ -10,8 +10,9 @@ over the input channels, the elementwise product becomes, for each of the 16 til
 (4 values from 16) and the output gradient's ``A dY A^T`` (16 from 4) are one small product each
 with ``A^T (x) A^T``, which reads the big side once where the additions would read it 3 times.
 
-Layouts: ``V`` is built from a padded channels-last (N, H_p, W_p, C_in) copy of the input, so
-that the strided slices move runs of ``C_in`` values (numpy's loops are slow on short runs);
+Layouts: ``V`` is built from a padded channels-last copy of the input whose columns are split
+by parity, (N, H_p, 2, W_p / 2, C_in) (``padded_channels_last``), so that the strided slices
+move runs of whole tile rows (numpy's loops are slow on short runs);
 the products ``M = V U^T`` come out channels last too, ``M`` (16, N th tw, C_out): OpenBLAS runs
 ``V (tiles, C_in) @ U^T (C_in, C_out)`` up to twice as fast as the channel-major ``U @ V^T`` at
 these shapes (1 thread, 2026-12-07, 256 tiles: 32 -> 32 channels 78 against 159 us, 32 -> 64
@@ -239,7 +240,7 @@ def _convolve(
 ) -> np.ndarray:
     """Input transform, the 16 products ``M = V U^T`` and output transform, chunk by chunk.
 
-    xp: (N, H_p, W_p, C_in) from ``padded_channels_last``, ut: (16, C_in, C_out), the kernel
+    xp: (N, H_p, 2, W_p / 2, C_in) from ``padded_channels_last``, ut: (16, C_in, C_out), the kernel
     transform with its channels swapped -> (N, C_out, H_out, W_out)
     """
     n, c_out = xp.shape[0], ut.shape[2]
