@@ -16,7 +16,7 @@ import os
 from pathlib import Path
 
 CSV_KEYS = ["assignment", "duedate", "timestamp", "student_id", "last_name", "first_name", "email",
-            "raw_score", "late_submission_penalty", "score", "max_score"]
+            "raw_score", "late_submission_penalty", "score", "max_score", "submitted"]
 ENV = "NBGRADER_DB_URL"
 DB_URL_HELP = ("the gradebook as an SQLAlchemy URL, e.g. postgresql://USER@HOST/DB "
                "(default: $NBGRADER_DB_URL, else gradebook.db in the course, SQLite)")
@@ -130,7 +130,8 @@ def notebook_names(url: str, assignment: str) -> list[str]:
 
 
 def export_csv(course: Path, url: str | None = None) -> Path:
-    """grades.csv from the gradebook, every cell quoted as the csv module needs."""
+    """grades.csv from the gradebook, every cell quoted as the csv module needs: nbgrader export's
+    columns, then ``submitted`` ("yes" or "no": a student who submitted nothing scores 0 too)."""
     from nbgrader.api import Gradebook, MissingEntry
 
     path, partial = course / "grades.csv", course / "grades.csv.partial"
@@ -142,11 +143,11 @@ def export_csv(course: Path, url: str | None = None) -> Path:
             for student in gradebook.students:
                 try:
                     sub = gradebook.find_submission(assignment.name, student.id)
-                    got = (sub.timestamp, sub.score, sub.late_submission_penalty)
+                    got = (sub.timestamp, sub.score, sub.late_submission_penalty, "yes")
                 except MissingEntry:
-                    got = (None, 0.0, 0.0)
+                    got = (None, 0.0, 0.0, "no")
                 writer.writerow([assignment.name, assignment.duedate, got[0], student.id, student.last_name,
                                  student.first_name, student.email, got[1], got[2], got[1] - got[2],
-                                 assignment.max_score])
+                                 assignment.max_score, got[3]])
     os.replace(partial, path)
     return path

@@ -50,6 +50,7 @@ class Result:
     failed: bool = False  # the grading machinery itself failed (not the student)
     steps: dict = field(default_factory=dict)  # step -> seconds (kernel, cells, feedback, ...)
     worker: str = ""  # which worker process graded it
+    manual: bool = False  # the gradebook holds manual scores or comments for it (set at the merge)
 
 
 def take(folder: Path) -> tuple[dict[str, bytes], list[str]]:

@@ -75,9 +75,17 @@ def _apply(submission, grades: dict) -> None:
             comment.auto_comment = cells.get(comment.name, {}).get("auto_comment")
 
 
-def merge_scores(course: Path, result, timestamp: datetime | None, url: str | None = None) -> None:
+def has_manual_work(submission) -> bool:
+    """Did the instructor score, credit or comment on any cell of this submission by hand?"""
+    return any(grade.manual_score is not None or grade.extra_credit
+               for notebook in submission.notebooks for grade in notebook.grades) \
+        or any(comment.manual_comment for notebook in submission.notebooks for comment in notebook.comments)
+
+
+def merge_scores(course: Path, result, timestamp: datetime | None, url: str | None = None) -> bool:
     """The result's automatic scores into the real gradebook (``url``, default the course's), in one
-    transaction that creates the submission if it is new."""
+    transaction that creates the submission if it is new; whether it holds manual work
+    (``has_manual_work``: then its feedback page must be rendered from the gradebook)."""
     from nbgrader.api import Gradebook
 
     with warnings.catch_warnings(), Gradebook(url or course_url(course)) as gradebook:
@@ -88,7 +96,9 @@ def merge_scores(course: Path, result, timestamp: datetime | None, url: str | No
             _apply(submission, result.grades)
             if timestamp is not None:
                 submission.timestamp = timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+            manual = has_manual_work(submission)
             gradebook.db.commit()
+            return manual
         except BaseException:
             gradebook.db.rollback()
             raise
@@ -130,11 +140,13 @@ def stage_files(course: Path, result, submission, notebooks: list[str]) -> dict[
     return staged
 
 
-def merge(course: Path, result, submission, notebooks: list[str], url: str | None = None) -> None:
-    """Files staged, gradebook committed, files swapped in; a stale autograded copy removed."""
+def merge(course: Path, result, submission, notebooks: list[str], url: str | None = None) -> bool:
+    """Files staged, gradebook committed, files swapped in; a stale autograded copy removed.
+    Whether the submission holds manual work (its feedback page, rendered from the automatic
+    scores, then needs :func:`grading.refresh.refresh`)."""
     staged = stage_files(course, result, submission, notebooks)
     try:
-        merge_scores(course, result, submission.timestamp, url)
+        manual = merge_scores(course, result, submission.timestamp, url)
     except BaseException:
         for staging in staged:
             shutil.rmtree(staging, ignore_errors=True)
@@ -144,3 +156,4 @@ def merge(course: Path, result, submission, notebooks: list[str], url: str | Non
         shutil.rmtree(graded)
     for staging, target in staged.items():
         _swap(staging, target)
+    return manual

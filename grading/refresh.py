@@ -1,6 +1,7 @@
 """``python -m grading.refresh --assignment A``: feedback with the formgrader's manual scores and comments.
 
-``make grade`` renders feedback from its own automatic scores. After manual grading, this renders
+``make grade``'s workers render feedback from their automatic scores (``make grade`` then calls
+this for the submissions it regraded that hold manual work). After manual grading, this renders
 the pages again from the real gradebook (``nbgrader generate_feedback`` into a throw-away folder,
 with the course's preprocessors, which keep hidden tests out) and rebuilds each feedback folder
 with :func:`grading.feedback.assemble`: the grader's banner, ``timestamp.txt``, the exchange's

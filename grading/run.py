@@ -15,7 +15,8 @@
    or the cluster at ``--scheduler``) in a worker's long-lived grading process
    (:mod:`grading.server`, :mod:`grading.worker`); the parent, the only writer of the gradebook,
    merges each result whole (:mod:`grading.merge`: manual scores, comments and extra credit kept;
-   a feedback folder nbgrader can release).
+   a feedback folder nbgrader can release). The feedback of submissions graded by hand before
+   is rendered again from the gradebook (:mod:`grading.refresh`), so it keeps the manual work.
 5. ``grades.csv`` (the csv module's quoting), ``grading_results.json`` (one record per
    submission) and ``grading_report.html``.
 
@@ -51,6 +52,7 @@ from grading.interrupt import Interrupted, Stopper, end_descendants
 from grading.jobs import Job, Result, pack, unpack
 from grading.merge import merge
 from grading.names import one_line, printable
+from grading.refresh import refresh
 from grading.sandbox import Limits
 from grading.server import memory_folder, stop
 from grading.worker import notebook_cells
@@ -94,7 +96,7 @@ def choose(course: Path, known: set[str], assignments, students, force: bool):
 def merge_one(course: Path, result: Result, submission: Submission, notebooks: list[str], url: str) -> None:
     """Merge; a merge that fails becomes the submission's message and a zero."""
     try:
-        merge(course, result, submission, notebooks, url=url)
+        result.manual = merge(course, result, submission, notebooks, url=url)
     except Interrupted:
         raise
     except Exception as error:
@@ -204,10 +206,30 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(memory, ignore_errors=True)
     export_csv(course, url)
+    with_manual_feedback(course, results, url)
     if report:
         from grading.report import write_report
         write_report(course, results, rejected, url=url)
     return results
+
+
+def with_manual_feedback(course: Path, results: list[Result], url: str) -> None:
+    """The feedback pages of the submissions the instructor had graded by hand rendered again from
+    the gradebook (:func:`grading.refresh.refresh`): the worker rendered them from the automatic
+    scores alone, and a regrade must not take the manual scores and comments out of them."""
+    manual: dict[str, list[str]] = {}
+    for result in results:
+        if result.manual and not result.failed:
+            manual.setdefault(result.assignment, []).append(result.student)
+    for assignment, students in sorted(manual.items()):
+        try:
+            done = refresh(course, assignment, students, url)
+        except Exception as error:  # the grades are merged; only the pages lack the manual work
+            say(f"the feedback of {', '.join(students)} for {assignment} lacks the manual scores and "
+                f"comments ({type(error).__name__}: {one_line(str(error), 300)}); run `python -m "
+                f"grading.refresh --assignment {assignment}` before releasing it")
+            continue
+        say(f"feedback of {assignment} rendered again with the manual scores and comments: {', '.join(done)}")
 
 
 def names(values: list[str] | None) -> list[str] | None:
@@ -227,7 +249,10 @@ def parse(argv: list[str] | None):
     parser.add_argument("--assignment", action="append", help="only this assignment (repeat, or a,b)")
     parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
     parser.add_argument("--force", action="store_true", help="regrade even submissions that did not change")
-    parser.add_argument("--timeout", type=float, default=600.0, help="wall-clock seconds per notebook")
+    parser.add_argument("--timeout", type=float, default=600.0,
+                        help="wall-clock seconds per notebook (one that stops early, its kernel dead or "
+                        "out of time, runs again up to the stop to score the hidden tests before it, "
+                        "for at most 1.5 times as long as it took to get there plus 10 s)")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
     parser.add_argument("--db-url", default=None, help=DB_URL_HELP)

@@ -9,7 +9,11 @@ and notebook metadata (which nbconvert's templates write into attributes unescap
 - outputs keep only ``text/plain``, ``image/png`` and ``image/jpeg`` (what nbconvert writes as
   escaped text or a base64 ``<img>``), without metadata; one without any of them says so;
 - cells keep only their nbgrader metadata (when its values are plain names and numbers), the
-  notebook only its language name; attachments only PNG/JPEG.
+  notebook only its language name; attachments only PNG/JPEG;
+- a cell's ``comment`` (the instructor's, which nbgrader's ``GetGrades`` writes from the gradebook
+  and the page renders as Markdown) is kept whatever its characters, made inert as markdown
+  cells are and cut at ``COMMENT_CHARS``: "Nice work! Don't forget the flip (see ch. 2)." is
+  an ordinary comment, not a name.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ INLINE = re.compile(r"(\]\(\s*)([^)\s]*)")  # [text](url  or  ![alt](url
 REFERENCE = re.compile(r"^([ \t]{0,3}\[[^\]]+\]:[ \t]*)(\S+)", re.MULTILINE)  # [label]: url
 SCHEME = re.compile(r"^([^/?#]*?):")
 PLAIN = re.compile(r"^[\w .,:+-]{0,200}$")
+COMMENT_CHARS = 20_000
 
 
 def safe_url(url: str) -> str:
@@ -63,6 +68,8 @@ def sanitize_notebook(nb: NotebookNode) -> NotebookNode:
         grading = cell.metadata.get("nbgrader", {})
         grading = grading if isinstance(grading, dict) else {}
         kept = {k: v for k, v in grading.items() if _plain(k) and _plain(v)}
+        if isinstance(grading.get("comment"), str):
+            kept["comment"] = safe_markdown(grading["comment"][:COMMENT_CHARS])
         cell.metadata = NotebookNode(nbgrader=NotebookNode(kept)) if kept else NotebookNode()
         if "id" in cell:
             cell.id = f"cell-{index}"

@@ -67,10 +67,12 @@ def run_nbgrader(course: Path, args: list[str], env: dict | None = None, timeout
     return process.returncode, out
 
 
-# What a notebook needs in order to change how its kernel runs the grader's calls. It earns nothing
-# by itself (the comparisons happen outside the kernel), but such a notebook is worth a look.
+# What a notebook needs in order to change how its kernel runs the grader's calls, or the checker
+# itself (``Checker``: the class behind ``grader``, whose replaced methods refuse every test). It
+# earns nothing by itself (the comparisons happen outside the kernel), but such a notebook is worth
+# a look.
 KERNEL_HOOKS = ("input_transformers", "ast_transformers", "events.register", "register_magic",
-                "set_custom_exc", "sys.setprofile", "sys.settrace", "__cnn_grading")
+                "set_custom_exc", "sys.setprofile", "sys.settrace", "__cnn_grading", "Checker")
 
 
 def review_flags(notebook, name: str, tests: list[str]) -> list[str]:
@@ -97,8 +99,43 @@ def deduplicate(notebook) -> None:
             seen.add(grade_id)
 
 
+ROLE_KEYS = ("grade", "solution", "task", "locked", "points")
+
+
+def set_roles(notebook, name: str, roles: dict) -> list[str]:
+    """Every cell's nbgrader flags and points as the assignment's source has them (in place);
+    messages for the cells changed.
+
+    nbgrader drops the grade id of a cell the gradebook does not know (one copied from another
+    assignment's notebook, or made up) but keeps its other flags, and then fails on the whole
+    notebook; so does a known cell whose flags disagree with the gradebook (a solution cell
+    marked as graded). Either way the student's every point was lost. Such a cell now runs
+    ungraded, or with the flags the source gives it."""
+    messages = []
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta is None:
+            continue
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        role = roles.get(grade_id) if isinstance(grade_id, str) else None
+        if role is None:
+            del cell.metadata["nbgrader"]
+            if isinstance(meta, dict) and any(meta.get(k) for k in ("grade", "solution", "task")):
+                messages.append(f"{name}, cell {index + 1}: it is marked as a graded cell "
+                                f"({str(grade_id)[:80]!r}) that this notebook does not have (copied from "
+                                "another notebook?); it ran ungraded.")
+            continue
+        if any(meta.get(key) != role.get(key) for key in ROLE_KEYS):
+            messages.append(f"{name}, cell {index + 1}: the grading metadata of cell {grade_id!r} was "
+                            "changed; the assignment's own was put back.")
+        kept = {key: value for key, value in meta.items() if key not in ROLE_KEYS}
+        cell.metadata["nbgrader"] = nbformat.NotebookNode({**kept, **role})
+    return messages
+
+
 def check_notebook(job: Job, path: Path) -> list[str]:
-    """Messages for one taken notebook (rewritten in place when a grade id is duplicated)."""
+    """Messages for one taken notebook (rewritten in place when a grade id is duplicated, unknown,
+    or its cell's flags changed)."""
     try:
         notebook = nbformat.read(str(path), as_version=4)
         nbformat.validate(notebook)
@@ -113,7 +150,8 @@ def check_notebook(job: Job, path: Path) -> list[str]:
     messages = review_flags(notebook, path.name, expected["tests"])
     if any(n > 1 for n in ids.values()):
         deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
-        nbformat.write(notebook, str(path))
+    messages += set_roles(notebook, path.name, expected.get("roles", {}))
+    nbformat.write(notebook, str(path))
     for grade_id in sorted(g for g, n in ids.items() if n > 1 and g in expected["cells"]):
         messages.append(f"{path.name}: cell {grade_id!r} appears {ids[grade_id]} times; "
                         "only the first copy was graded.")
@@ -339,7 +377,8 @@ def finished(result: Result, start: float) -> Result:
 
 
 def notebook_cells(gradebook_db: Path, assignment: str) -> dict:
-    """For each notebook of an assignment: its graded/solution cell ids and its test cell ids."""
+    """For each notebook of an assignment: its graded/solution cell ids, its test cell ids and each
+    cell's role (``grade``, ``solution``, ``task``, ``locked``, ``points``) as the source has it."""
     from nbgrader.api import Gradebook
 
     with Gradebook(f"sqlite:///{gradebook_db}") as gradebook:
@@ -347,5 +386,14 @@ def notebook_cells(gradebook_db: Path, assignment: str) -> dict:
         for notebook in gradebook.find_assignment(assignment).notebooks:
             tests = [c.name for c in notebook.grade_cells if c.cell_type == "code"]
             cells = tests + [c.name for c in notebook.solution_cells]
-            notebooks[notebook.name] = {"cells": sorted(set(cells)), "tests": sorted(tests)}
+            points = {c.name: float(c.max_score) for c in notebook.grade_cells}
+            solutions = {c.name for c in notebook.solution_cells}
+            tasks = {c.name for c in notebook.task_cells}
+            roles = {c.name: {"grade": c.name in points, "solution": c.name in solutions,
+                              "task": c.name in tasks, "locked": bool(c.locked)}
+                     for c in notebook.source_cells}
+            for name, role in roles.items():
+                if name in points:
+                    role["points"] = points[name]
+            notebooks[notebook.name] = {"cells": sorted(set(cells)), "tests": sorted(tests), "roles": roles}
         return notebooks

@@ -154,6 +154,8 @@ HOSTILE_MARKDOWN = ("<script>window.pwned = 'markdown'</script>\n"
                     "<img src=x onerror=\"window.pwned='md img'\">\n"
                     "[click](javascript:window.pwned='link') [ref]\n\n"
                     "[ref]: javascript:window.pwned='reference'\n")
+PATCH_CHECKER = ("from cnnlib.testing.checker import Checker\n"
+                 "Checker.check = lambda self, *args, **kwargs: None\n\n")
 WARN = "import warnings\nwarnings.warn('a warning from correct code', DeprecationWarning)\n" \
        "warnings.warn('another one', UserWarning)\n\n"
 
@@ -226,6 +228,16 @@ def build(course: Path) -> list[Case]:
     hostile = corpus.filled(A, prepend={"corr2d": HOSTILE_HTML})
     hostile.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
     put("hostile_html", hostile)
+    foreign = corpus.filled(A)  # a graded cell pasted from another notebook, claiming 100 points
+    foreign.cells.append(nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {
+        "grade": True, "grade_id": "bonus_points", "points": 100, "locked": False, "solution": False,
+        "schema_version": 3}}))
+    put("copied_foreign_cell", foreign)
+    marked = corpus.filled(A)  # a solution cell marked as graded, worth 50
+    next(c for c in marked.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "corr2d") \
+        .metadata.nbgrader.update(grade=True, points=50)
+    put("solution_marked_graded", marked)
+    put("patches_checker", corpus.filled(A, prepend={"corr2d": PATCH_CHECKER}))
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
         Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
@@ -265,6 +277,11 @@ def build(course: Path) -> list[Case]:
         Case("floods_displays_and_errors", FULL, output="output truncated"),
         Case("leaks_hidden_inputs", FULL - CORR2D - CONVOLVE2D, output="LEAK"),
         Case("hostile_html", FULL),
+        # nbgrader failed on these whole notebooks (0 points); the cells now run as the source has them
+        Case("copied_foreign_cell", FULL, "that this notebook does not have (copied from another notebook?)"),
+        Case("solution_marked_graded", FULL, "the grading metadata of cell 'corr2d' was changed"),
+        # the checker's methods are checked before every test: each refuses
+        Case("patches_checker", 0.0, "flagged for the instructor's review", output="has been replaced"),
     ]
 
 
@@ -364,7 +381,8 @@ def case_names():
             "escape_attempts", "warnings", "prints_test_sources", "rewrites_tests", "blanks_everything",
             "equal_to_everything", "fills_scratch", "shadows_modules", "sparse_giant",
             "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
-            "leaks_hidden_inputs", "hostile_html"]
+            "leaks_hidden_inputs", "hostile_html", "copied_foreign_cell", "solution_marked_graded",
+            "patches_checker"]
 
 
 @pytest.mark.parametrize("name", case_names())

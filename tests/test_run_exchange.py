@@ -109,7 +109,9 @@ def fetched(term, student: str) -> dict[str, str]:
 
 def scores(course: Path) -> dict[str, float]:
     with open(course / "grades.csv", newline="") as handle:
-        return {r["student_id"]: float(r["score"]) for r in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    assert {r["submitted"] for r in rows} == {"yes"}  # all four submitted (gus's notebook unreadable)
+    return {r["student_id"]: float(r["score"]) for r in rows}
 
 
 def test_every_student_fetches_feedback_with_the_grading_messages(term):
@@ -174,6 +176,10 @@ def test_formgraders_autograde_button_gets_the_message(term, monkeypatch):
     assert (course / "gradebook.db").read_bytes() == before
 
 
+# A comment as instructors write them: punctuation, Markdown, and HTML that must stay text.
+COMMENT = "See me about the indexing! Don't forget (i, j) -> **both** flips; <b>not bold</b>."
+
+
 def set_manual(course: Path, student: str) -> None:
     """What an instructor does in the formgrader: a manual score, a comment, extra credit."""
     from nbgrader.api import Gradebook
@@ -182,7 +188,7 @@ def set_manual(course: Path, student: str) -> None:
         notebook = gradebook.find_submission_notebook(A, A, student)
         grade = next(g for g in notebook.grades if g.name == "test_corr2d_shape")
         grade.manual_score, grade.extra_credit = 0.0, 0.5  # the cell is worth 1 and passes
-        notebook.comments[0].manual_comment = "See me about the indexing."
+        notebook.comments[0].manual_comment = COMMENT
         gradebook.db.commit()
 
 
@@ -206,14 +212,25 @@ def test_regrade_keeps_manual_work_and_grades_only_what_changed(term):
     assert "unchanged since last graded" in second.stderr and "ada/01_convolution" in second.stderr
     assert "1 submissions graded" in second.stderr
     manual, extra, review, comment, score = manual_of(course, "gus")
-    assert (manual, extra, review, comment) == (0.0, 0.5, True, "See me about the indexing.")
+    assert (manual, extra, review, comment) == (0.0, 0.5, True, COMMENT)
     assert score == 16.0 - 1.0 + 0.5  # the manual score stands in for the automatic one, plus extra credit
+    # the regraded page was rendered again from the gradebook: the manual work is in it
+    assert "rendered again with the manual scores and comments: gus" in second.stderr, second.stderr[-3000:]
+    assert_shows_comment((course / "feedback" / "gus" / A / f"{A}.html").read_text())
+    assert "Score: 15.5 / 16.0" in (course / "feedback" / "gus" / A / f"{A}.html").read_text()
     start = time.perf_counter()
     third = grade(course)
     seconds = time.perf_counter() - start
     assert third.returncode == 0 and "nothing to grade" in third.stderr, third.stderr[-2000:]
     print(f"incremental regrade with nothing changed: {seconds:.1f} s")
     assert manual_of(course, "gus")[0] == 0.0
+
+
+def assert_shows_comment(page: str) -> None:
+    """The feedback page shows COMMENT as the Markdown it is, its HTML as text."""
+    assert "<strong>both</strong>" in page and "<b>not bold</b>" not in page
+    text = html.unescape(page)
+    assert "See me about the indexing! Don't forget (i, j) -> " in text and "<b>not bold</b>" in text
 
 
 def test_manual_comments_reach_the_students_after_a_refresh(term):
@@ -224,13 +241,13 @@ def test_manual_comments_reach_the_students_after_a_refresh(term):
     assert done.returncode == 0 and "rebuilt for 4 submissions" in done.stderr, done.stderr[-3000:]
     folder = course / "feedback" / "gus" / A
     assert {"timestamp.txt", "submission_secret.txt", f"{A}.html"} <= {p.name for p in folder.iterdir()}
-    assert "See me about the indexing." in (folder / f"{A}.html").read_text()
+    assert_shows_comment((folder / f"{A}.html").read_text())
     fay = course / "feedback" / "fay" / A / "convolution_final.html"
     assert "messages from the grader" in fay.read_text()
     nbgrader(course, "release_feedback", A)
     home = term["tmp"] / "home" / "gus"
     nbgrader(home, "fetch_feedback", A, *student_args(term["exchange"], "gus"), home=home)
-    assert "See me about the indexing." in fetched(term, "gus")[A]
+    assert "See me about the indexing! Don't forget" in fetched(term, "gus")[A]
 
 
 def test_report_links_each_students_feedback(term):

@@ -156,6 +156,7 @@ def test_grades_csv_quotes_what_it_holds(tmp_path, monkeypatch):
         rows = list(csv.DictReader(handle))
     assert len(rows) == 1
     assert rows[0]["first_name"] == 'Ada, "the first"' and rows[0]["last_name"] == "Love\nlace"
+    assert rows[0]["submitted"] == "no" and float(rows[0]["score"]) == 0.0  # a zero that is not a blank
 
 
 def test_nbgraders_own_autograde_is_switched_off_unless_sandboxed():
