@@ -237,12 +237,14 @@ def run_as_student(assignment: str, folder: Path) -> tuple:
     folder.mkdir()
     path = folder / f"{assignment}.ipynb"
     nbformat.write(notebook, str(path))
-    client = NotebookClient(copy.deepcopy(notebook), timeout=300, allow_errors=True, kernel_name="python3",
+    # As *Run All* in JupyterLab: a cell that raises stops the run unless it is tagged
+    # raises-exception (every test cell and every cell that calls the student's functions is).
+    client = NotebookClient(copy.deepcopy(notebook), timeout=300, allow_errors=False, kernel_name="python3",
                             resources={"metadata": {"path": str(folder)}})
     executed = client.execute()
     validate = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], cwd=folder,
                               env=nbgrader_env(), capture_output=True, text=True, timeout=600)
-    return executed, functions, validate.stdout
+    return executed, functions, validate.stdout + validate.stderr
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +276,7 @@ def test_failing_test_cells_read_well_in_the_notebook(students, assignment):
         assert lines[0].startswith(function) or lines[0].startswith("Grading refused"), (grade_id, lines[0])
         assert len(lines[0]) <= 90, lines[0]
         assert not any("cnnlib/testing" in line or "Traceback" in line for line in lines), lines
+        assert not any("ipykernel_" in line for line in lines), lines  # a cell is "Cell In[n]"
 
 
 @pytest.mark.grading
@@ -301,6 +304,51 @@ def test_nbgrader_validate_shows_each_failures_first_line_whole(students, assign
     for grade_id, lines in failing_cells(executed).items():
         assert f"    {lines[0]}\n" in validated, (grade_id, lines[0])
     assert "cnnlib/testing" not in validated
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_nbgrader_validate_cuts_no_line_of_a_message(students, assignment):
+    """nbgrader validate cuts lines past 90 characters with "...": the details are wrapped before."""
+    _, _, validated = students[assignment]
+    errors = [block.split("=" * 20)[0] for block in validated.split("The error was:")[1:]]
+    assert errors
+    for block in errors:
+        assert not [line for line in block.splitlines() if line.endswith("...")], block
+
+
+@pytest.mark.grading
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_nbgrader_validate_warns_about_no_test_cell(students, assignment):
+    """A hidden-test cell shows nothing in the student's copy: no docstring as its result, which
+    nbgrader validate would read as a score ("cannot be converted to a float")."""
+    executed, _, validated = students[assignment]
+    assert "cannot be converted to a float" not in validated, validated[-3000:]
+    for cell in executed.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            assert not [o for o in cell.outputs if o.output_type == "execute_result"], cell.source
+
+
+def test_the_summary_says_to_run_a_cell_whose_function_is_not_defined_yet(tmp_path, capsys):
+    """Run only the summary (or Run All stopped early): a graded function the notebook defines
+    but the kernel has not seen is not "not defined" but "run its cell"."""
+    from cnnlib.testing.summary import summary
+
+    def cell(source, **nbgrader):
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": nbgrader})
+
+    notebook = nbformat.v4.new_notebook(cells=[
+        cell("def corr2d(x, k):\n    return x\n", solution=True, grade_id="corr2d"),
+        cell('"""corr2d: shape."""\ngrader.check("corr2d", corr2d, grader.randn(3, 3, seed=1), '
+             'grader.randn(2, 2, seed=2))\n', grade=True, grade_id="test_corr2d_shape", points=1),
+        cell('"""other: shape."""\nother(1)\n', grade=True, grade_id="test_other", points=1)])
+    path = tmp_path / "n.ipynb"
+    nbformat.write(notebook, str(path))
+    rows = summary(Checker(), str(path))
+    assert [(r[0], r[1]) for r in rows] == [("test_corr2d_shape", False), ("test_other", False)]
+    assert rows[0][3].startswith("corr2d is not defined in the kernel yet: run the cell where you wrote it")
+    assert rows[1][3] == "name 'other' is not defined"  # not one of the notebook's answers
+    assert "run the cell where you wrote it" in capsys.readouterr().out
 
 
 def test_the_checker_is_importable_from_anywhere(tmp_path):

@@ -19,7 +19,7 @@ _MODULE = _B["__import__"]("sys").__class__
 
 _BUILTIN_NAMES = (
     "AssertionError", "BaseException", "Exception", "ImportError", "IndexError", "KeyError",
-    "KeyboardInterrupt", "NotImplementedError", "exec", "print", "staticmethod",
+    "KeyboardInterrupt", "NameError", "NotImplementedError", "exec", "print", "staticmethod",
     "RuntimeError", "SyntaxError", "TypeError", "ValueError", "ZeroDivisionError", "__import__", "abs",
     "all", "any", "bool", "compile", "dict", "divmod", "enumerate", "float", "frozenset", "getattr",
     "globals", "id", "int", "isinstance", "len", "list", "max", "min", "next", "object", "open", "range",

@@ -40,8 +40,11 @@ def _corr2d_mistakes(a):
 
 def _convolve2d_mistakes(a):
     x, k = a["x"], a["k"]
-    yield "no flip: that is cross-correlation (corr2d); a true convolution flips k first", \
-        lambda: _corr2d(x, k)
+    rows, columns = k[0]
+    alone = "the rows" if rows == 1 else "the columns" if columns == 1 else None
+    note = f" (this kernel has one {alone[4:-1]}: flipping {alone} alone changes nothing)" if alone else ""
+    yield "no flip: that is cross-correlation (corr2d); a true convolution flips k first, " \
+        f"k[::-1, ::-1]{note}", lambda: _corr2d(x, k)
     yield "the kernel flipped upside down only (k[::-1]): flip both axes, k[::-1, ::-1]", \
         lambda: _corr2d(x, _flip(k, (0,)))
     yield "the kernel flipped left to right only (k[:, ::-1]): flip both axes, k[::-1, ::-1]", \
@@ -59,6 +62,8 @@ def _conv_output_size_mistakes(a):
     if p:
         yield "padding added on one side only: (N + 2P - F)/S + 1 pads both sides", \
             lambda: (n + p - f) // s + 1
+        yield "the padding ignored: (N + 2P - F)/S + 1 adds the P zeros on both sides", \
+            lambda: (n - f) // s + 1
     yield "rounding up: a window may not hang over the edge", lambda: -((f - n - 2 * p) // s) + 1
     if s > 1:
         yield "the stride ignored: divide N + 2P - F by S", lambda: n + 2 * p - f + 1
