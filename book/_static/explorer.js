@@ -153,7 +153,8 @@
     result.appendChild(document.createTextNode("Output size: "));
     this.size = el("strong", { "class": "ce-size" });
     result.appendChild(this.size);
-    result.appendChild(document.createTextNode(" = "));
+    this.joiner = document.createTextNode(" = ");
+    result.appendChild(this.joiner);
     this.formula = el("code", { "class": "ce-formula" });
     result.appendChild(this.formula);
     root.appendChild(result);
@@ -196,6 +197,8 @@
     this.size.textContent = r.size === null ? "none" : r.size + " x " + r.size;
     this.root.dataset.outputSize = r.size === null ? "" : String(r.size);
     this.formula.textContent = r.formula || "?";
+    // A stride that does not fit: the size is the formula's whole part, not the formula.
+    this.joiner.textContent = !transposed && r.note && r.size !== null ? ", the whole part of " : " = ";
     this.note.textContent = r.error ? "Not allowed: " + r.error + "." : r.note;
     this.note.className = "ce-note" + (r.error ? " ce-error" : r.note ? " ce-warning" : "");
     this.draw(v);
@@ -258,7 +261,7 @@
         (c === this.step ? " ce-tap" : c < this.step ? " ce-done" : ""));
     }
     this.where.textContent = "Window " + (this.step + 1) + " of " + out * out +
-      ": output row " + (oy + 1) + ", column " + (ox + 1) + ".";
+      ": output row " + oy + ", column " + ox + " (counted from 0, as in the text).";
   };
 
   Explorer.prototype.move = function (delta) {

@@ -124,10 +124,17 @@ def readable(value: Any) -> str:
 
 
 def arithmetic(claim: Claim) -> str:
-    """The claim's value in the reader's terms: ``"64 · 5 · 5 · 3 = **4,800** weights"``."""
+    """The claim's value in the reader's terms: ``"64 · 5 · 5 · 3 = **4,800** weights"``; without
+    ``how``, what it is (the slide's topic) before it: ``"Max pooling (2x2, stride 2): **...**"``.
+    A value the slide rounds is shown as the slide rounds it (``≈ 2.33``)."""
     unit = f" {claim.unit}" if claim.unit else ""
-    value = f"**{readable(claim.computed())}**{unit}"
-    return f"{claim.how()} = {value}" if claim.how else value
+    computed = claim.computed()
+    rounded = claim.rounded is not None and isinstance(computed, float | np.floating)
+    shown = f"{float(computed):,.{claim.rounded}f}" if rounded else readable(computed)
+    value = f"**{shown}**{unit}"
+    if claim.how:
+        return f"{claim.how()} {'≈' if rounded else '='} {value}"
+    return f"{claim.where}: {'≈ ' if rounded else ''}{value}"
 
 
 def erratum_box(claim: Claim) -> str:

@@ -16,6 +16,11 @@ def exact_output_size(n: int, f: int, stride: int) -> float:
     return (n - f) / stride + 1
 
 
+def _formula(n: int, f: int, stride: int) -> str:
+    """The slides' (N - F)/S + 1 with the numbers filled in."""
+    return f"({n} - {f})/{stride} + 1"
+
+
 def _map_size(n: int, kernel_size: int, stride: int = 1, channels: int = 1) -> tuple:
     """The activation map of one filter, by running ``nn.Conv2d`` on zeros."""
     layer = nn.Conv2d(channels, 1, kernel_size, stride=stride, dtype=np.float64)
@@ -28,11 +33,11 @@ def _size_by_conv(n: int, f: int, stride: int) -> int:
 
 CLAIMS = [
     Claim("ch04_7x7_stride1_deck000", "000", "Output size: stride 1", 5,
-          lambda: conv_output_size(7, 3, stride=1, strict=True)),
+          lambda: conv_output_size(7, 3, stride=1, strict=True), how=lambda: _formula(7, 3, 1)),
     Claim("ch04_7x7_stride2_deck000", "000", "Output size: stride 2", 3,
-          lambda: conv_output_size(7, 3, stride=2, strict=True)),
+          lambda: conv_output_size(7, 3, stride=2, strict=True), how=lambda: _formula(7, 3, 2)),
     Claim("ch04_7x7_stride3_deck000", "000", "Output size: stride 3", 2.33,
-          lambda: exact_output_size(7, 3, 3), rounded=2),
+          lambda: exact_output_size(7, 3, 3), rounded=2, how=lambda: _formula(7, 3, 3)),
     Claim("ch04_7x7_stride1_deck003", "003", "Stride: 7x7 input, 3x3 filter, stride 1", 5,
           lambda: _size_by_conv(7, 3, 1)),
     Claim("ch04_7x7_stride2_deck003", "003", "Stride: 7x7 input, 3x3 filter, stride 2", 3,
