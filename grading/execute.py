@@ -152,7 +152,6 @@ class SandboxExecute(Execute):
         self._server = False
         self._loop, self._loop_outputs, self._loop_stuck = None, [], False  # the kernel's serving loop
         self._deferred, self._stopped_at = [], None
-        self._cell_started, self._stopped_after = time.monotonic(), 0.0
         info = (resources or {}).get("nbgrader", {})
         self._trusted = trusted_tests(info["db_url"], info["assignment"], info["notebook"]) if (
             "db_url" in info) else {}
@@ -171,15 +170,14 @@ class SandboxExecute(Execute):
         """When the notebook stopped early (kernel death, time limit), the hidden test cells before
         the stop, which waited for the end, get their scores from a second run in a fresh kernel:
         the notebook up to the stop, hidden cells in place. Only those cells' outputs are kept (they
-        show pass or fail only), nothing of the second run's own cells. The second run gets the
-        time the first took to reach the stopping cell, half as much again and 10 s (at most the
-        notebook's limit): a notebook that spins before it stops is not given that time twice."""
+        show pass or fail only), nothing of the second run's own cells. The second run has the
+        notebook's whole limit (the hidden cells before the stop never ran in the first, so no
+        time they took is known): such a notebook may take up to twice the limit in all."""
         early = [i for i in self._deferred if self._stopped_at is not None and i < self._stopped_at]
         if not early:
             return nb
         again = SandboxExecute(config=self.config)
         again.defer_hidden = False
-        again.notebook_timeout = min(self.notebook_timeout, 1.5 * self._stopped_after + 10.0)
         copy = deepcopy(nb)
         copy.cells = copy.cells[:self._stopped_at]
         copy, _ = again.preprocess(copy, deepcopy(resources))
@@ -197,7 +195,6 @@ class SandboxExecute(Execute):
             cell, resources = self._run_cell(cell, resources, index)
             if self._stopped and self._stopped_at is None:
                 self._stopped_at = index
-                self._stopped_after = self._cell_started - (self._deadline - self.notebook_timeout)
         if index == len(self.nb.cells) - 1:
             for later in self._deferred:
                 self.nb.cells[later], resources = self._run_cell(self.nb.cells[later], resources, later)
@@ -219,7 +216,6 @@ class SandboxExecute(Execute):
             return cell, resources
         self.timeout = self._cell_budget(left)
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        self._cell_started = time.monotonic()
         try:
             if grade_id in self._trusted:
                 return self._trusted_cell(cell, self._trusted[grade_id], index), resources

@@ -26,16 +26,19 @@ SCRATCH = ".feedback-refresh"
 
 
 def refresh(course: Path, assignment: str, students: list[str] | None = None,
-            db_url: str | None = None) -> list[str]:
+            db_url: str | None = None, missed: list[str] | None = None) -> list[str]:
     """Rebuild the feedback folders of ``assignment`` from the gradebook ``db_url`` (default:
-    :func:`grading.db.course_url`); the students whose folders were rebuilt."""
+    :func:`grading.db.course_url`); the students whose folders were rebuilt. A student with a
+    graded notebook nbgrader rendered no page for keeps the folder as it was and is added to
+    ``missed`` (one whose notebook could not be graded gets the page saying so, as before)."""
     course = course.resolve()
     url = course_url(course, db_url)
     records = select.load(course)
     scratch = course / SCRATCH
     shutil.rmtree(scratch, ignore_errors=True)
+    only = [f"--student={students[0]}"] if students and len(students) == 1 else []  # else all, then pick
     try:
-        code, log = run_nbgrader_on(course, ["generate_feedback", assignment, "--force",
+        code, log = run_nbgrader_on(course, ["generate_feedback", assignment, "--force", *only,
                                              f"--CourseDirectory.feedback_directory={SCRATCH}"], url)
         if code != 0 and not scratch.is_dir():
             raise RuntimeError(f"nbgrader generate_feedback failed:\n{log[-3000:]}")
@@ -47,6 +50,12 @@ def refresh(course: Path, assignment: str, students: list[str] | None = None,
             if record is None:  # never graded by make grade: nothing to refresh
                 continue
             target, rendered = (course / name / sub.student / assignment for name in ("feedback", SCRATCH))
+            graded = course / "autograded" / sub.student / assignment
+            if any((graded / f"{name}.ipynb").is_file() and not (rendered / f"{name}.html").is_file()
+                   for name in notebooks):
+                if missed is not None:  # nbgrader failed on a graded notebook: the grader's pages stay
+                    missed.append(sub.student)
+                continue
             feedback.assemble(target, rendered, assignment, notebooks,
                               feedback.submitted_notebooks(sub.folder), record.get("messages", []),
                               sub.timestamp, feedback.read_secret(sub.folder))
@@ -64,10 +73,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-url", default=None, help=DB_URL_HELP)
     args = parser.parse_args(argv)
     students = [n for v in args.student for n in v.split(",")] if args.student else None
-    done = refresh(args.course, args.assignment, students, args.db_url)
+    missed: list[str] = []
+    done = refresh(args.course, args.assignment, students, args.db_url, missed)
     print(printable(f"[grading] feedback rebuilt for {len(done)} submissions of {args.assignment}: "
                     f"{', '.join(done)}"), file=sys.stderr)
-    return 0
+    if missed:
+        print(printable(f"[grading] nbgrader rendered no page for {', '.join(missed)}: their feedback is "
+                        "as make grade left it"), file=sys.stderr)
+    return 1 if missed else 0
 
 
 if __name__ == "__main__":

@@ -222,14 +222,18 @@ def with_manual_feedback(course: Path, results: list[Result], url: str) -> None:
         if result.manual and not result.failed:
             manual.setdefault(result.assignment, []).append(result.student)
     for assignment, students in sorted(manual.items()):
+        missed: list[str] = []
         try:
-            done = refresh(course, assignment, students, url)
+            done = refresh(course, assignment, students, url, missed)
         except Exception as error:  # the grades are merged; only the pages lack the manual work
             say(f"the feedback of {', '.join(students)} for {assignment} lacks the manual scores and "
                 f"comments ({type(error).__name__}: {one_line(str(error), 300)}); run `python -m "
                 f"grading.refresh --assignment {assignment}` before releasing it")
             continue
         say(f"feedback of {assignment} rendered again with the manual scores and comments: {', '.join(done)}")
+        if missed:
+            say(f"nbgrader rendered no feedback page for {', '.join(missed)} ({assignment}): their pages "
+                "lack the manual scores and comments")
 
 
 def names(values: list[str] | None) -> list[str] | None:
@@ -250,9 +254,9 @@ def parse(argv: list[str] | None):
     parser.add_argument("--student", action="append", help="only this student (repeat, or a,b)")
     parser.add_argument("--force", action="store_true", help="regrade even submissions that did not change")
     parser.add_argument("--timeout", type=float, default=600.0,
-                        help="wall-clock seconds per notebook (one that stops early, its kernel dead or "
-                        "out of time, runs again up to the stop to score the hidden tests before it, "
-                        "for at most 1.5 times as long as it took to get there plus 10 s)")
+                        help="wall-clock seconds per notebook run (one that stops early, its kernel dead "
+                        "or out of time, runs a second time up to the stop, with the same limit, to score "
+                        "the hidden tests before it: at most twice this in all)")
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
     parser.add_argument("--db-url", default=None, help=DB_URL_HELP)

@@ -100,27 +100,42 @@ def deduplicate(notebook) -> None:
 
 
 ROLE_KEYS = ("grade", "solution", "task", "locked", "points")
+KEPT_KEYS = ("checksum", "cell_type")  # nbgrader's own, repaired by OverwriteCells on known cells
+
+
+def drop_malformed(notebook, name: str) -> list[str]:
+    """Cells whose nbgrader metadata is not a mapping with a text grade id lose it (in place): the
+    grader's own counting, flagging and nbgrader itself would fail on the whole submission."""
+    messages = []
+    for index, cell in enumerate(notebook.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta is not None and not (isinstance(meta, dict) and isinstance(meta.get("grade_id", ""), str)):
+            del cell.metadata["nbgrader"]
+            messages.append(f"{name}, cell {index + 1}: its grading metadata is malformed; it ran ungraded.")
+    return messages
 
 
 def set_roles(notebook, name: str, roles: dict) -> list[str]:
-    """Every cell's nbgrader flags and points as the assignment's source has them (in place);
-    messages for the cells changed.
+    """Every cell's nbgrader metadata as the assignment's source has it (in place); messages for
+    the cells changed.
 
     nbgrader drops the grade id of a cell the gradebook does not know (one copied from another
     assignment's notebook, or made up) but keeps its other flags, and then fails on the whole
     notebook; so does a known cell whose flags disagree with the gradebook (a solution cell
-    marked as graded). Either way the student's every point was lost. Such a cell now runs
-    ungraded, or with the flags the source gives it."""
+    marked as graded), or whose metadata has an old schema version or a key nbgrader's schema
+    does not allow. Either way the student's every point was lost. Such a cell now runs
+    ungraded, or with the metadata the source gives it: its grade id, schema version 3, its
+    flags and points, and nbgrader's checksum and cell type if they are text."""
     messages = []
     for index, cell in enumerate(notebook.cells):
         meta = cell.metadata.get("nbgrader")
         if meta is None:
             continue
-        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
-        role = roles.get(grade_id) if isinstance(grade_id, str) else None
+        grade_id = meta.get("grade_id")
+        role = roles.get(grade_id)
         if role is None:
             del cell.metadata["nbgrader"]
-            if isinstance(meta, dict) and any(meta.get(k) for k in ("grade", "solution", "task")):
+            if any(meta.get(k) for k in ("grade", "solution", "task")):
                 messages.append(f"{name}, cell {index + 1}: it is marked as a graded cell "
                                 f"({str(grade_id)[:80]!r}) that this notebook does not have (copied from "
                                 "another notebook?); it ran ungraded.")
@@ -128,14 +143,15 @@ def set_roles(notebook, name: str, roles: dict) -> list[str]:
         if any(meta.get(key) != role.get(key) for key in ROLE_KEYS):
             messages.append(f"{name}, cell {index + 1}: the grading metadata of cell {grade_id!r} was "
                             "changed; the assignment's own was put back.")
-        kept = {key: value for key, value in meta.items() if key not in ROLE_KEYS}
-        cell.metadata["nbgrader"] = nbformat.NotebookNode({**kept, **role})
+        kept = {key: meta[key] for key in KEPT_KEYS if isinstance(meta.get(key), str)}
+        cell.metadata["nbgrader"] = nbformat.NotebookNode(
+            {"grade_id": grade_id, "schema_version": 3, **kept, **role})
     return messages
 
 
 def check_notebook(job: Job, path: Path) -> list[str]:
-    """Messages for one taken notebook (rewritten in place when a grade id is duplicated, unknown,
-    or its cell's flags changed)."""
+    """Messages for one taken notebook (rewritten in place: malformed, duplicated or unknown grade
+    ids and changed flags put right)."""
     try:
         notebook = nbformat.read(str(path), as_version=4)
         nbformat.validate(notebook)
@@ -144,13 +160,16 @@ def check_notebook(job: Job, path: Path) -> list[str]:
         path.unlink()
         return [f"{path.name} could not be read as a notebook ({first}); it was not graded "
                 "and scores 0. Resubmit the notebook saved by Jupyter."]
+    messages = drop_malformed(notebook, path.name)
     ids = Counter(c.metadata.get("nbgrader", {}).get("grade_id") for c in notebook.cells)
     ids.pop(None, None)
     expected = job.notebooks[path.stem]
-    messages = review_flags(notebook, path.name, expected["tests"])
     if any(n > 1 for n in ids.values()):
         deduplicate(notebook)  # nbgrader's DeduplicateIds keeps the last copy and then crashes
-    messages += set_roles(notebook, path.name, expected.get("roles", {}))
+    if "roles" in expected:  # (a job from a parent that sends no roles keeps the metadata as it is)
+        messages += set_roles(notebook, path.name, expected["roles"])
+    # after the clean-up: a cell carrying a copy of a test cell's id is no longer taken for the test
+    messages = review_flags(notebook, path.name, expected["tests"]) + messages
     nbformat.write(notebook, str(path))
     for grade_id in sorted(g for g, n in ids.items() if n > 1 and g in expected["cells"]):
         messages.append(f"{path.name}: cell {grade_id!r} appears {ids[grade_id]} times; "
@@ -386,10 +405,11 @@ def notebook_cells(gradebook_db: Path, assignment: str) -> dict:
         for notebook in gradebook.find_assignment(assignment).notebooks:
             tests = [c.name for c in notebook.grade_cells if c.cell_type == "code"]
             cells = tests + [c.name for c in notebook.solution_cells]
-            points = {c.name: float(c.max_score) for c in notebook.grade_cells}
+            points = {c.name: float(c.max_score) for c in [*notebook.grade_cells, *notebook.task_cells]}
+            graded = {c.name for c in notebook.grade_cells}
             solutions = {c.name for c in notebook.solution_cells}
             tasks = {c.name for c in notebook.task_cells}
-            roles = {c.name: {"grade": c.name in points, "solution": c.name in solutions,
+            roles = {c.name: {"grade": c.name in graded, "solution": c.name in solutions,
                               "task": c.name in tasks, "locked": bool(c.locked)}
                      for c in notebook.source_cells}
             for name, role in roles.items():

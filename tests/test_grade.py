@@ -238,6 +238,20 @@ def build(course: Path) -> list[Case]:
         .metadata.nbgrader.update(grade=True, points=50)
     put("solution_marked_graded", marked)
     put("patches_checker", corpus.filled(A, prepend={"corr2d": PATCH_CHECKER}))
+    def cells_of(notebook, grade_id):
+        return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
+
+    malformed = corpus.filled(A)  # grading metadata that is not a mapping, a grade id that is not text
+    malformed.cells.append(nbformat.v4.new_code_cell("_a = 1", metadata={"nbgrader": ["not", "a", "map"]}))
+    malformed.cells.append(nbformat.v4.new_code_cell("_b = 2", metadata={"nbgrader": {
+        "grade": True, "grade_id": ["test_corr2d_shape"], "points": 9}}))
+    put("malformed_metadata", malformed)
+    old_schema = corpus.filled(A)  # a test cell's metadata from an old nbgrader, with a key of its own
+    cells_of(old_schema, "test_corr2d_shape")[0].metadata.nbgrader.update(schema_version=1, mine=True)
+    put("old_schema_test_cell", old_schema)
+    hooked = corpus.duplicated(corpus.filled(A), "test_corr2d_shape")  # the copy of a test cell, rewritten
+    cells_of(hooked, "test_corr2d_shape")[1].source = "import sys\nsys.settrace(None)\n"
+    put("hook_in_copied_test_cell", hooked)
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
         Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
@@ -282,6 +296,9 @@ def build(course: Path) -> list[Case]:
         Case("solution_marked_graded", FULL, "the grading metadata of cell 'corr2d' was changed"),
         # the checker's methods are checked before every test: each refuses
         Case("patches_checker", 0.0, "flagged for the instructor's review", output="has been replaced"),
+        Case("malformed_metadata", FULL, "its grading metadata is malformed; it ran ungraded"),
+        Case("old_schema_test_cell", FULL),
+        Case("hook_in_copied_test_cell", FULL, "flagged for the instructor's review"),
     ]
 
 
@@ -382,7 +399,7 @@ def case_names():
             "equal_to_everything", "fills_scratch", "shadows_modules", "sparse_giant",
             "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html", "copied_foreign_cell", "solution_marked_graded",
-            "patches_checker"]
+            "patches_checker", "malformed_metadata", "old_schema_test_cell", "hook_in_copied_test_cell"]
 
 
 @pytest.mark.parametrize("name", case_names())

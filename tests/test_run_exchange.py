@@ -281,3 +281,18 @@ def test_report_loads_offline_in_chromium_and_its_links_resolve(term):
     assert images and all(width > 100 for width in images)  # the plots decoded
     assert len(links) >= 5 and all(Path(unquote(urlparse(link).path)).is_file() for link in links), links
     assert "Most common named mistakes" in headings and "Slowest submissions" in headings
+
+
+def test_a_refresh_that_nbgrader_fails_on_keeps_the_students_page(term):
+    """nbgrader cannot render one student's graded notebook (here: made unreadable): that student's
+    page stays as it was, the refresh says so and exits 1; the others are rebuilt."""
+    course = term["course"]
+    page = course / "feedback" / "ada" / A / f"{A}.html"
+    before = page.read_bytes()
+    (course / "autograded" / "ada" / A / f"{A}.ipynb").write_text("{ not json")
+    done = subprocess.run([sys.executable, "-m", "grading.refresh", "--course", str(course),
+                           "--assignment", A], cwd=ROOT, env=env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1, done.stderr[-3000:]
+    assert "rendered no page for ada" in done.stderr and "rebuilt for 3 submissions" in done.stderr
+    assert page.read_bytes() == before

@@ -129,8 +129,12 @@ def arithmetic(claim: Claim) -> str:
     A value the slide rounds is shown as the slide rounds it (``≈ 2.33``)."""
     unit = f" {claim.unit}" if claim.unit else ""
     computed = claim.computed()
-    rounded = claim.rounded is not None and isinstance(computed, float | np.floating)
-    shown = f"{float(computed):,.{claim.rounded}f}" if rounded else readable(computed)
+    rounded = claim.rounded is not None and claim.rounded >= 0 and isinstance(computed, float | np.floating)
+    if rounded:  # halves up, as ``agrees`` rounds (and people do), not Python's halves to even
+        scale = 10.0**claim.rounded
+        shown = f"{np.floor(float(computed) * scale + 0.5) / scale:,.{claim.rounded}f}"
+    else:
+        shown = readable(computed)
     value = f"**{shown}**{unit}"
     if claim.how:
         return f"{claim.how()} {'≈' if rounded else '='} {value}"

@@ -14,12 +14,16 @@ import traceback
 
 WIDTH = 80
 DETAIL_WIDTH = 82
+DETAIL_CHARS = 2000  # the most of one detail line shown (a returned string may be megabytes)
 
 
 def _wrapped(line: str) -> list[str]:
-    """A detail line in lines of at most :data:`DETAIL_WIDTH`, continued two spaces further in."""
+    """A detail line in lines of at most :data:`DETAIL_WIDTH`, continued two spaces further in
+    (cut to :data:`DETAIL_CHARS` first: textwrap takes quadratic time on a long word)."""
     if len(line) <= DETAIL_WIDTH:
         return [line]
+    if len(line) > DETAIL_CHARS:
+        line = line[:DETAIL_CHARS] + " …"
     indent = line[: len(line) - len(line.lstrip())]
     return textwrap.wrap(line, DETAIL_WIDTH, subsequent_indent=indent + "  ", break_on_hyphens=False)
 

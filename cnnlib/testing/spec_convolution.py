@@ -40,8 +40,9 @@ def _corr2d_mistakes(a):
 
 def _convolve2d_mistakes(a):
     x, k = a["x"], a["k"]
-    rows, columns = k[0]
-    alone = "the rows" if rows == 1 else "the columns" if columns == 1 else None
+    shape, alone = k[0], None
+    if len(shape) == 2 and 1 in shape:
+        alone = "the rows" if shape[0] == 1 else "the columns"
     note = f" (this kernel has one {alone[4:-1]}: flipping {alone} alone changes nothing)" if alone else ""
     yield "no flip: that is cross-correlation (corr2d); a true convolution flips k first, " \
         f"k[::-1, ::-1]{note}", lambda: _corr2d(x, k)
