@@ -151,7 +151,7 @@ class SandboxExecute(Execute):
         self.interrupt_on_timeout = False
         self._server = False
         self._loop, self._loop_outputs, self._loop_stuck = None, [], False  # the kernel's serving loop
-        self._deferred, self._stopped_at = [], None
+        self._deferred, self._stopped_at, self._stopped_late = [], None, None
         info = (resources or {}).get("nbgrader", {})
         self._trusted = trusted_tests(info["db_url"], info["assignment"], info["notebook"]) if (
             "db_url" in info) else {}
@@ -169,21 +169,36 @@ class SandboxExecute(Execute):
     def _rescore_hidden(self, nb, resources):
         """When the notebook stopped early (kernel death, time limit), the hidden test cells before
         the stop, which waited for the end, get their scores from a second run in a fresh kernel:
-        the notebook up to the stop, hidden cells in place. Only those cells' outputs are kept (they
-        show pass or fail only), nothing of the second run's own cells. The second run has the
-        notebook's whole limit (the hidden cells before the stop never ran in the first, so no
-        time they took is known): such a notebook may take up to twice the limit in all."""
+        the notebook up to the stop, hidden cells in place. When one of the hidden cells stopped it
+        (the student's function loops or dies on a hidden input), the hidden cells after it get
+        theirs from a second run of the whole notebook with the hidden cells already scored left
+        out. Only those cells' outputs are kept (they show pass or fail only), nothing of the
+        second run's own cells. The second run has the notebook's whole limit (the hidden cells it
+        scores never ran in the first, so no time they take is known): such a notebook may take
+        up to twice the limit in all."""
+        if self._stopped_late is not None:
+            position = self._deferred.index(self._stopped_late)
+            scored, pending = self._deferred[:position + 1], self._deferred[position + 1:]
+            if pending:
+                self._score_again(nb, resources, pending, scored, max(pending) + 1)
         early = [i for i in self._deferred if self._stopped_at is not None and i < self._stopped_at]
-        if not early:
-            return nb
+        if early:
+            self._score_again(nb, resources, early, [], self._stopped_at)
+        return nb
+
+    def _score_again(self, nb, resources, cells: list[int], left_out: list[int], end: int) -> None:
+        """The outputs of ``cells`` from a run of the notebook's cells before ``end`` in a fresh
+        kernel, hidden cells in place, the cells ``left_out`` run as empty ones."""
         again = SandboxExecute(config=self.config)
         again.defer_hidden = False
         copy = deepcopy(nb)
-        copy.cells = copy.cells[:self._stopped_at]
+        copy.cells = copy.cells[:end]
+        for index in left_out:
+            copy.cells[index].source = ""
+            copy.cells[index].metadata.pop("nbgrader", None)  # not run as a test either
         copy, _ = again.preprocess(copy, deepcopy(resources))
-        for index in early:
+        for index in cells:
             nb.cells[index].outputs = copy.cells[index].outputs
-        return nb
 
     def preprocess_cell(self, cell, resources, index):
         """Run a cell; test cells with hidden tests wait until after the last cell of the notebook, so
@@ -198,6 +213,8 @@ class SandboxExecute(Execute):
         if index == len(self.nb.cells) - 1:
             for later in self._deferred:
                 self.nb.cells[later], resources = self._run_cell(self.nb.cells[later], resources, later)
+                if self._stopped and self._stopped_at is None and self._stopped_late is None:
+                    self._stopped_late = later  # a hidden cell stopped the notebook
         return cell, resources
 
     def _run_cell(self, cell, resources, index):
@@ -218,7 +235,14 @@ class SandboxExecute(Execute):
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
         try:
             if grade_id in self._trusted:
-                return self._trusted_cell(cell, self._trusted[grade_id], index), resources
+                cell = self._trusted_cell(cell, self._trusted[grade_id], index)
+                if self._loop_stuck:  # a call ran past its time: the kernel is still in it, nothing more runs
+                    limit = "cell" if self.timeout < left - 1 else "notebook"
+                    self._stopped = (f"an earlier cell ran past the {limit}'s time limit ({self.timeout} s); "
+                                     "the cells before it keep their points")
+                    cell.outputs = list(cell.outputs) + [error(
+                        f"this cell ran past the {limit}'s time limit ({self.timeout} s) and was stopped")]
+                return cell, resources
             return super().preprocess_cell(cell, resources, index)
         except CellTimeoutError:
             limit = "cell" if self.timeout < left - 1 else "notebook"

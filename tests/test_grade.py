@@ -154,6 +154,13 @@ HOSTILE_MARKDOWN = ("<script>window.pwned = 'markdown'</script>\n"
                     "<img src=x onerror=\"window.pwned='md img'\">\n"
                     "[click](javascript:window.pwned='link') [ref]\n\n"
                     "[ref]: javascript:window.pwned='reference'\n")
+LOOPS_ON_1X1 = """def corr2d(x, k):
+    while k.shape == (1, 1):  # only a hidden test has a 1x1 kernel
+        pass
+    h, w = x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1
+    return np.array([[np.sum(x[i:i + k.shape[0], j:j + k.shape[1]] * k) for j in range(w)]
+                     for i in range(h)])
+"""
 PATCH_CHECKER = ("from cnnlib.testing.checker import Checker\n"
                  "Checker.check = lambda self, *args, **kwargs: None\n\n")
 WARN = "import warnings\nwarnings.warn('a warning from correct code', DeprecationWarning)\n" \
@@ -252,6 +259,7 @@ def build(course: Path) -> list[Case]:
     hooked = corpus.duplicated(corpus.filled(A), "test_corr2d_shape")  # the copy of a test cell, rewritten
     cells_of(hooked, "test_corr2d_shape")[1].source = "import sys\nsys.settrace(None)\n"
     put("hook_in_copied_test_cell", hooked)
+    put("loops_on_hidden_input", corpus.filled(A, {"corr2d": LOOPS_ON_1X1}))
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
         Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
@@ -299,6 +307,8 @@ def build(course: Path) -> list[Case]:
         Case("malformed_metadata", FULL, "its grading metadata is malformed; it ran ungraded"),
         Case("old_schema_test_cell", FULL),
         Case("hook_in_copied_test_cell", FULL, "flagged for the instructor's review"),
+        # the hidden tests after the one that ran out of time are scored in a second run
+        Case("loops_on_hidden_input", FULL - 2.0, "time limit"),
     ]
 
 
@@ -399,7 +409,8 @@ def case_names():
             "equal_to_everything", "fills_scratch", "shadows_modules", "sparse_giant",
             "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html", "copied_foreign_cell", "solution_marked_graded",
-            "patches_checker", "malformed_metadata", "old_schema_test_cell", "hook_in_copied_test_cell"]
+            "patches_checker", "malformed_metadata", "old_schema_test_cell", "hook_in_copied_test_cell",
+            "loops_on_hidden_input"]
 
 
 @pytest.mark.parametrize("name", case_names())
