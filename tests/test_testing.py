@@ -193,7 +193,34 @@ def conv_output_size_floor(n, f, stride=1, padding=0):
     return (n + 2 * padding - f) // stride + 1
 
 
+def conv_output_size_without_padding(n, f, stride=1, padding=0):
+    return (n - f) // stride + 1
+
+
+def im2col_one_window_short(x, kernel_size, stride=1, padding=0):
+    """The output size without its + 1: one row and one column of windows too few."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    ho, wo = (h + 2 * padding - kernel_size) // stride, (w + 2 * padding - kernel_size) // stride
+    cols = np.empty((n, c * kernel_size * kernel_size, ho * wo))
+    for i in range(ho):
+        for j in range(wo):
+            window = xp[:, :, i * stride:i * stride + kernel_size, j * stride:j * stride + kernel_size]
+            cols[:, :, i * wo + j] = window.reshape(n, -1)
+    return cols
+
+
+def convolve2d_flipping_rows(x, k):
+    return corr2d(x, k[::-1])
+
+
 MISTAKE_CASES = [
+    ("conv_output_size", conv_output_size_without_padding, lambda g: (32, 5), {"padding": 2},
+     "the padding ignored"),
+    ("im2col", im2col_one_window_short, lambda g: (g.randn(1, 2, 5, 5, seed=1), 3), {},
+     "one row and column of windows too few"),
+    ("convolve2d", convolve2d_flipping_rows, lambda g: (g.array([[1, 2, 3, 4]]), g.array([[1, 2, 3]])), {},
+     "this kernel has one row: flipping the rows alone changes nothing"),
     ("corr2d", flipped_corr2d, lambda g: (g.randn(5, 6, seed=1), g.randn(2, 3, seed=2)), {},
      "a flipped kernel"),
     ("conv2d", conv2d_without_bias, lambda g: (g.randn(1, 2, 5, 5, seed=1), g.randn(3, 2, 3, 3, seed=2),

@@ -166,8 +166,9 @@ def table(*keys: str) -> str:
     lines = ["| claim | deck | slide's value | computed value | |", "|---|---|---|---|---|"]
     for claim in (by_key(key) for key in keys):
         verdict = "agrees" if claim.agrees() else "**erratum**"
-        if claim.agrees() and claim.rounded is not None:
-            verdict = f"agrees: the slide rounds {readable(claim.computed())} to {readable(claim.says)}"
+        shown, said = readable(claim.computed()), readable(claim.says)
+        if claim.agrees() and claim.rounded is not None and shown != said:  # else the rounding is invisible
+            verdict = f"agrees: the slide rounds {shown} to {said}"
         cells = [claim.where, claim.deck, readable(claim.says), readable(claim.computed()), verdict]
         lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
     return (":::{admonition} Checked against the lectures\n:class: dropdown\n"

@@ -329,7 +329,7 @@ CLAIMS = [
         says=_conv_strides(MOBILENET_DECK_002),
         compute=lambda: _conv_strides(mobilenet_table()),
         erratum=(
-            "The second-to-last depthwise row, 'Conv dw / s2' on a 7x7x1024 input, has "
+            "The last depthwise row, 'Conv dw / s2' on a 7x7x1024 input, has "
             "stride 1: its output is the next row's input, still 7x7x1024 (a stride of 2 "
             "would give 4x4). The paper's table 1 has the same typo; every implementation "
             "uses stride 1 there."

@@ -14,7 +14,16 @@ from cnnlib.testing.errors import GradingError
 from cnnlib.testing.outcome import judge
 from cnnlib.testing.references import _conv, _im2col, _out_size
 from cnnlib.testing.spec import _REQUIRED, _pair, _size_text, _Spec
-from cnnlib.testing.tensors import _batch_item, _format_number, _permute, _reshape, _size, _unravel, _window
+from cnnlib.testing.tensors import (
+    _batch_item,
+    _crop,
+    _format_number,
+    _permute,
+    _reshape,
+    _size,
+    _unravel,
+    _window,
+)
 
 
 def _im2col_ref(a, **changes):
@@ -38,6 +47,10 @@ def _im2col_mistakes(a):
     if ho > 1 and wo > 1:
         yield "positions in column-major order: column index is i*W_out + j (row of the output first)", \
             lambda: _reshape(_permute(_reshape(cols, (n, rows, ho, wo)), (0, 1, 3, 2)), cols[0])
+        fewer = (n, rows, (ho - 1) * (wo - 1))
+        yield "one row and column of windows too few: H_out = (H + 2P - K_h) // S + 1, the + 1 " \
+              "counts the first window", \
+            lambda: _reshape(_crop(_reshape(cols, (n, rows, ho, wo)), 0, 1, 0, 1), fewer)
     if _pair(a["padding"]) != (0, 0):
         yield "the padding ignored: zero-pad x by P on every side first", lambda: _im2col_ref(a, padding=0)
     if _pair(a["stride"]) != (1, 1):
