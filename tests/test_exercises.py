@@ -105,6 +105,19 @@ def test_each_test_cell_has_points_a_one_line_docstring_and_a_function(assignmen
 
 
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_run_all_goes_past_a_failing_test(assignment):
+    """Every code cell but the setup and the answers is tagged raises-exception (JupyterLab's Run
+    All then goes on past it), and a hidden-test cell's docstring is no result for validate."""
+    for cell in read(SOLUTIONS / assignment / f"{assignment}.ipynb").cells:
+        meta = nbgrader_meta(cell)
+        if cell.cell_type != "code" or meta.get("solution") or meta.get("grade_id") == "setup":
+            continue
+        assert "raises-exception" in cell.metadata.get("tags", []), (assignment, cell.source[:80])
+        if "### BEGIN HIDDEN TESTS" in cell.source:
+            assert cell.source.split("\n", 1)[0].endswith('""";'), (assignment, cell.source[:80])
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_solutions_are_committed_without_outputs(assignment):
     for cell in read(SOLUTIONS / assignment / f"{assignment}.ipynb").cells:
         if cell.cell_type == "code":
