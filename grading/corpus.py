@@ -47,6 +47,11 @@ def write(notebook, folder: Path, name: str) -> None:
     nbformat.write(notebook, str(folder / f"{name}.ipynb"))
 
 
+def cells_with(notebook, grade_id: str) -> list:
+    """The notebook's cells carrying ``grade_id`` (the original first, then any copies)."""
+    return [c for c in notebook.cells if _meta(c).get("grade_id") == grade_id]
+
+
 def without(notebook, grade_id: str):
     notebook.cells = [c for c in notebook.cells if _meta(c).get("grade_id") != grade_id]
     return notebook

@@ -241,23 +241,20 @@ def build(course: Path) -> list[Case]:
         "schema_version": 3}}))
     put("copied_foreign_cell", foreign)
     marked = corpus.filled(A)  # a solution cell marked as graded, worth 50
-    next(c for c in marked.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "corr2d") \
-        .metadata.nbgrader.update(grade=True, points=50)
+    corpus.cells_with(marked, "corr2d")[0].metadata.nbgrader.update(grade=True, points=50)
     put("solution_marked_graded", marked)
     put("patches_checker", corpus.filled(A, prepend={"corr2d": PATCH_CHECKER}))
-    def cells_of(notebook, grade_id):
-        return [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id]
-
     malformed = corpus.filled(A)  # grading metadata that is not a mapping, a grade id that is not text
     malformed.cells.append(nbformat.v4.new_code_cell("_a = 1", metadata={"nbgrader": ["not", "a", "map"]}))
     malformed.cells.append(nbformat.v4.new_code_cell("_b = 2", metadata={"nbgrader": {
         "grade": True, "grade_id": ["test_corr2d_shape"], "points": 9}}))
     put("malformed_metadata", malformed)
     old_schema = corpus.filled(A)  # a test cell's metadata from an old nbgrader, with a key of its own
-    cells_of(old_schema, "test_corr2d_shape")[0].metadata.nbgrader.update(schema_version=1, mine=True)
+    test_cell = corpus.cells_with(old_schema, "test_corr2d_shape")[0]
+    test_cell.metadata.nbgrader.update(schema_version=1, mine=True)
     put("old_schema_test_cell", old_schema)
     hooked = corpus.duplicated(corpus.filled(A), "test_corr2d_shape")  # the copy of a test cell, rewritten
-    cells_of(hooked, "test_corr2d_shape")[1].source = "import sys\nsys.settrace(None)\n"
+    corpus.cells_with(hooked, "test_corr2d_shape")[1].source = "import sys\nsys.settrace(None)\n"
     put("hook_in_copied_test_cell", hooked)
     put("loops_on_hidden_input", corpus.filled(A, {"corr2d": LOOPS_ON_1X1}))
     (sub / "good_1" / "99_no_such_assignment").mkdir()
