@@ -2,7 +2,8 @@
 
 :mod:`grading.remote` sends this file's text to the kernel once per notebook, after
 :mod:`grading.portable`'s (bound here as ``portable``). :func:`serve_loop` then runs for each test
-cell and answers each call the checker makes: :func:`serve` decodes the request, looks the
+cell and answers each call the checker makes, each in a child process forked for it
+(:func:`serve_alone`): :func:`serve` decodes the request, looks the
 student's function up in the notebook's namespace, calls it (for a checker call, through
 :func:`cnnlib.testing.call_locally`: the call monitor that refuses cnnlib's layers, torch and
 scipy, fresh copies of the inputs, and the check that inputs are left unchanged) and writes the
@@ -13,6 +14,9 @@ believes values, and compares them itself, outside this kernel.
 """
 
 from __future__ import annotations
+
+import os
+import signal
 
 import cnnlib.nn  # noqa: F401  (the classes a request may carry must be importable by name)
 import cnnlib.optim  # noqa: F401
@@ -73,10 +77,52 @@ def serve_loop(folder: str) -> None:
                 if line == b"end":
                     return
                 try:
-                    serve(folder, int(line))
+                    serve_alone(folder, int(line))
                 except BaseException:
                     shell.showtraceback()
                 replies.write(line + b"\n")
+
+
+def serve_alone(folder: str, number: int) -> None:
+    """:func:`serve` in a child forked for the call: a fork copies only the calling thread, so a
+    thread the notebook started in an earlier cell cannot compute the answer for the student's
+    function (it would run outside the call monitor, which watches the calling thread and the
+    threads started during the call), and nothing the call changes reaches a later call.
+
+    The child's output goes nowhere (ipykernel's streams and display go through threads and ZeroMQ
+    sockets that are the parent's alone). A child that dies without a reply gets one written here:
+    the error says how it ended."""
+    import io
+    import sys
+
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            sys.stdout = sys.stderr = io.StringIO()
+            serve(folder, number)
+            code = 0
+        finally:
+            os._exit(code)
+    try:
+        _, status = os.waitpid(pid, 0)
+    except BaseException:  # the grader interrupts a call past its time
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    if not os.path.exists(f"{folder}/reply-{number}"):
+        write_reply(folder, number, {"value": None, "error": describe_error(ended(status))})
+
+
+def ended(status: int) -> BaseException:
+    """What a child that wrote no reply died of, as the error of the call."""
+    if os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL:
+        return MemoryError("the call was killed (SIGKILL), most likely for using more memory than "
+                           "the grading allows")
+    if os.WIFSIGNALED(status):
+        return RuntimeError(f"the call died of signal {signal.Signals(os.WTERMSIG(status)).name}")
+    return RuntimeError(f"the call ended its process (exit status {os.WEXITSTATUS(status)}) before "
+                        "it answered")
 
 
 def serve(folder: str, number: int) -> None:
@@ -85,7 +131,10 @@ def serve(folder: str, number: int) -> None:
 
     with open(f"{folder}/request-{number}", "rb") as handle:
         request = portable.decode(handle.read())
-    reply = answer(request, get_ipython().user_ns)
+    write_reply(folder, number, answer(request, get_ipython().user_ns))
+
+
+def write_reply(folder: str, number: int, reply: dict) -> None:
     try:
         data = portable.encode(reply)
     except (portable.WireError, RecursionError):

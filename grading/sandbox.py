@@ -17,7 +17,8 @@ which forks each kernel inside (same sandbox, same limits); with its default arg
   ``no_new_privs`` before anything of the student's runs; as an ordinary user, bwrap maps the user
   to 65534 in a user namespace of its own. Either way: no capabilities, ``/proc/sys`` read-only
   to it, a minimal ``/dev`` (null, zero, full, random, urandom, tty), no network, its own PID
-  namespace (everything it starts dies with it).
+  namespace (everything it starts dies with it), and a seccomp filter refusing the system calls
+  of POSIX message queues and key rings, which outlive every process (:mod:`grading.seccomp`).
 - **Limits.** ``prlimit`` on address space, file size, open files and core dumps; the number of
   processes and threads through a ``pids`` cgroup where the machine allows (root ignores
   ``RLIMIT_NPROC``), else ``RLIMIT_NPROC``; memory of all its processes and tmpfs pages through a
@@ -38,6 +39,7 @@ from importlib.util import find_spec
 from pathlib import Path
 
 from grading.cgroups import Cgroup, MemoryCgroup, PidsCgroup, enter, oom_killed  # noqa: F401  (re-exported)
+from grading.seccomp import write_filter
 
 BWRAP = "/usr/bin/bwrap"
 PRLIMIT = "/usr/bin/prlimit"
@@ -180,6 +182,7 @@ def _identity() -> tuple[list[str], list[str]]:
     return ["--unshare-user", "--uid", str(UID), "--gid", str(GID), "--cap-drop", "ALL"], []
 
 
+SECCOMP_FD = 9  # the filter's file (grading.seccomp), opened by the shell that execs bwrap
 SUBMISSION = "/tmp/.submission"  # the submission's own files, copied into the tmpfs home at start
 COPY_IN = f'cp {SUBMISSION}/* {SUBMISSION}/.[!.]* {HOME}/ 2>/dev/null; exec "$@"'
 ENV = {"PYTHONPATH": LIBRARY, "HOME": HOME, "USER": "student", "LOGNAME": "student", "LANG": "C.UTF-8",
@@ -220,8 +223,11 @@ def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
     zygote: no process inside can kill or stop it), not a child of bubblewrap's.
     """
     options, become = _identity()
-    argv = enter(list(groups)) + [BWRAP, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
-                                  "--unshare-cgroup-try", "--die-with-parent", "--new-session", *options]
+    seccomp = write_filter(etc.parent / "seccomp.bpf")  # read by bwrap from fd 9, opened just before it
+    argv = enter(list(groups)) + ["/bin/sh", "-c", 'exec 9< "$1" && shift && exec "$@"', "sh", str(seccomp)]
+    argv += [BWRAP, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts",
+             "--unshare-cgroup-try", "--die-with-parent", "--new-session", "--seccomp", str(SECCOMP_FD),
+             *options]
     if init:
         argv.append("--as-pid-1")
     argv += _filesystem(scratch, runtime, etc, limits, fonts) + ["--chdir", "/", "--clearenv"]

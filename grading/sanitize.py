@@ -1,4 +1,6 @@
-"""A notebook made inert before it is rendered as a feedback page (HTML a student and instructor open).
+"""A notebook made inert before it is rendered as a feedback page (HTML a student and instructor open),
+and before its autograded copy reaches ``autograded/``, which the formgrader renders in the
+instructor's browser, logged in to the instructor's Jupyter server (:func:`sanitize_autograded`).
 
 Everything in a submitted notebook is the student's: markdown cells (raw HTML, ``javascript:``
 links), outputs (``text/html``, ``image/svg+xml``, ``application/javascript``, widget state), cell
@@ -83,4 +85,15 @@ def sanitize_notebook(nb: NotebookNode) -> NotebookNode:
             cell.cell_type, cell.source = "markdown", safe_markdown(cell.source)
         for output in cell.get("outputs", []):
             safe_output(output)
+    return nb
+
+
+def sanitize_autograded(nb: NotebookNode) -> NotebookNode:
+    """:func:`sanitize_notebook`, keeping the notebook's kernelspec when its values are plain: the
+    autograded copy, for the formgrader and for an instructor who opens it."""
+    kernelspec = nb.metadata.get("kernelspec", {})
+    sanitize_notebook(nb)
+    if isinstance(kernelspec, dict) and kernelspec and all(_plain(k) and _plain(v)
+                                                           for k, v in kernelspec.items()):
+        nb.metadata.kernelspec = NotebookNode(kernelspec)
     return nb

@@ -235,11 +235,16 @@ def precheck(job: Job, private: Path, scratch: Path) -> list[str]:
         if is_notebook:
             messages += check_notebook(job, target / name)
     submitted = [n for n in job.files if n.endswith(".ipynb")]
-    for name in job.notebooks:
-        if f"{name}.ipynb" not in submitted:
-            others = [intake.shown(n) for n in submitted if n[:-6] not in job.notebooks]
-            found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
-            messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
+    others = [intake.shown(n) for n in submitted if n[:-6] not in job.notebooks]
+    missing = [name for name in job.notebooks if f"{name}.ipynb" not in submitted]
+    for name in missing:
+        found = f" (found {', '.join(others)}: notebooks must keep their names)" if others else ""
+        messages.append(f"{name}.ipynb was not submitted{found}; it scores 0.")
+    if others and not missing:
+        graded = ", ".join(f"{name}.ipynb" for name in job.notebooks)
+        messages.append(f"{', '.join(others)} {'is' if len(others) == 1 else 'are'} not graded: only "
+                        f"{graded} {'is' if len(job.notebooks) == 1 else 'are'} (work done in a copy "
+                        "must be moved into it).")
     return messages
 
 
@@ -324,6 +329,18 @@ def run_converter(kind, config, assignment: str, student: str = "*") -> tuple[bo
         log.removeHandler(handler)
 
 
+def make_inert(path: Path) -> None:
+    """Rewrite an autograded notebook with nothing in it that runs when the formgrader shows it to the
+    instructor (the student's HTML, script and widget outputs, raw HTML in Markdown; see
+    :func:`grading.sanitize.sanitize_autograded`)."""
+    import nbformat
+
+    from grading.sanitize import sanitize_autograded
+
+    if path.is_file():
+        nbformat.write(sanitize_autograded(nbformat.read(str(path), as_version=4)), str(path))
+
+
 def read_files(folder: Path) -> dict[str, bytes]:
     """The regular files directly in ``folder`` (made by nbgrader here), as bytes."""
     if not folder.is_dir():
@@ -349,6 +366,8 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
     if not done and not graded and any(submitted.glob("*.ipynb")):
         result.messages.append("The notebook could not be graded (nbgrader failed on it); it scores 0.")
     if autograded.is_dir():
+        for name in job.notebooks:
+            make_inert(autograded / f"{name}.ipynb")
         result.files["autograded"] = read_files(autograded)
         start = time.perf_counter()
         done, log = run_converter(GenerateFeedback, config, job.assignment, job.student)

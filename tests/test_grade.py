@@ -163,6 +163,18 @@ LOOPS_ON_1X1 = """def corr2d(x, k):
 """
 PATCH_CHECKER = ("from cnnlib.testing.checker import Checker\n"
                  "Checker.check = lambda self, *args, **kwargs: None\n\n")
+THREAD_ANSWERS = """import threading, queue
+import cnnlib.functional as _F
+_qi, _qo = queue.Queue(), queue.Queue()
+def _worker():  # started in this cell, long before any graded call: outside the call monitor
+    while True:
+        fn, args = _qi.get()
+        _qo.put(fn(*args))
+threading.Thread(target=_worker, daemon=True).start()
+def corr2d(x, k):
+    _qi.put((lambda x, k: _F.conv2d(x[None, None], k[None, None])[0, 0], (x, k)))
+    return _qo.get()
+"""
 WARN = "import warnings\nwarnings.warn('a warning from correct code', DeprecationWarning)\n" \
        "warnings.warn('another one', UserWarning)\n\n"
 
@@ -174,6 +186,7 @@ def build(course: Path) -> list[Case]:
     flip = corpus.solved(A)["convolve2d"].replace("corr2d(x, k[::-1, ::-1])", "corr2d(x, k)")
     put("good_1", corpus.filled(A))
     put("partial_no_flip", corpus.filled(A, {"convolve2d": flip}))
+    corpus.write(corpus.filled(A), sub / "partial_no_flip" / A, f"{A}-Copy1")  # the fixed work, not graded
     put("blank", corpus.released(A))
     put("kernel_dies", corpus.filled(A, {"convolve2d": "import os\nos._exit(1)\n"}))
     kill = "import os, signal\nos.kill(-1, signal.SIGKILL)\n"
@@ -257,9 +270,11 @@ def build(course: Path) -> list[Case]:
     corpus.cells_with(hooked, "test_corr2d_shape")[1].source = "import sys\nsys.settrace(None)\n"
     put("hook_in_copied_test_cell", hooked)
     put("loops_on_hidden_input", corpus.filled(A, {"corr2d": LOOPS_ON_1X1}))
+    put("answers_from_an_earlier_thread", corpus.filled(A, {"corr2d": THREAD_ANSWERS}))
     (sub / "good_1" / "99_no_such_assignment").mkdir()
     return [
-        Case("good_1", FULL), Case("partial_no_flip", FULL - CONVOLVE2D),
+        Case("good_1", FULL),
+        Case("partial_no_flip", FULL - CONVOLVE2D, f"{A}-Copy1.ipynb is not graded: only {A}.ipynb is"),
         Case("blank", 0.0, output="is not implemented yet"),
         Case("kernel_dies", CORR2D, "the kernel died while running this cell"),
         # os.kill(-1, SIGKILL) reaches nothing: the kernel is alone in its PID namespace
@@ -306,6 +321,8 @@ def build(course: Path) -> list[Case]:
         Case("hook_in_copied_test_cell", FULL, "flagged for the instructor's review"),
         # the hidden tests after the one that ran out of time are scored in a second run
         Case("loops_on_hidden_input", FULL - 2.0, "time limit"),
+        # each call runs in a child forked for it, where the thread of an earlier cell does not exist
+        Case("answers_from_an_earlier_thread", 0.0, "time limit"),
     ]
 
 
@@ -407,7 +424,7 @@ def case_names():
             "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html", "copied_foreign_cell", "solution_marked_graded",
             "patches_checker", "malformed_metadata", "old_schema_test_cell", "hook_in_copied_test_cell",
-            "loops_on_hidden_input"]
+            "loops_on_hidden_input", "answers_from_an_earlier_thread"]
 
 
 @pytest.mark.parametrize("name", case_names())
@@ -485,6 +502,36 @@ def test_feedback_pages_run_no_script_from_the_notebook(run):
     audit.feed(page)
     assert audit.scripts == clean.scripts and not audit.handlers and not audit.urls
     assert "pwned" not in "".join(audit.scripts)
+
+
+def formgrader_page(notebook: Path) -> str:
+    """``notebook`` as nbgrader's formgrader shows it to the instructor for manual grading (its
+    ``formgrade`` template, served by the instructor's own Jupyter server)."""
+    from nbconvert.exporters import HTMLExporter
+    from nbgrader.server_extensions.formgrader import handlers
+    from traitlets.config import Config
+
+    config = Config()
+    config.HTMLExporter.template_name = "formgrade"
+    config.HTMLExporter.extra_template_basedirs = [handlers.template_path]
+    resources = {"assignment_id": A, "notebook_id": A, "submission_id": "x", "index": 0, "total": 1,
+                 "base_url": "", "student": "s", "last_name": "", "first_name": "", "notebook_path": "p"}
+    page, _ = HTMLExporter(config=config).from_filename(str(notebook), resources=resources)
+    return page
+
+
+def test_the_formgrader_runs_no_script_from_the_notebook(run):
+    """The autograded copy is what the formgrader renders in the instructor's browser, on the
+    instructor's server: a student's script there could act as the instructor."""
+    from test_sandbox_intake import Audit
+
+    course, *_ = run
+    clean, audit = Audit(), Audit()
+    clean.feed(formgrader_page(course / "autograded" / "good_1" / A / f"{A}.ipynb"))
+    audit.feed(formgrader_page(course / "autograded" / "hostile_html" / A / f"{A}.ipynb"))
+    assert audit.scripts == clean.scripts and not audit.handlers and not audit.urls
+    assert "pwned" not in "".join(audit.scripts)
+    assert scores_from_csv(course)["hostile_html"] == FULL  # the notebook was graded as it came
 
 
 def test_sandbox_saw_nothing_and_wrote_nothing_outside_scratch(run):

@@ -229,3 +229,62 @@ def test_folders_made_for_binds_inside_tmp_are_read_only(tmp_path, monkeypatch):
     argv = sandbox._filesystem(tmp_path / "scratch", tmp_path / "runtime", tmp_path / "etc", LIMITS)
     pairs = list(zip(argv, argv[1:]))
     assert ("--tmpfs", "/tmp/clone-xyz") in pairs and ("--remount-ro", "/tmp/clone-xyz") in pairs
+
+
+PERSIST = r"""
+import ctypes, ctypes.util, json, os, platform
+libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+NR = {"x86_64": {"add_key": 248, "keyctl": 250, "mq_open": 240},
+      "aarch64": {"add_key": 217, "keyctl": 219, "mq_open": 180}}[platform.machine()]
+found = {}
+# a key in the user key ring (-4, KEY_SPEC_USER_KEYRING): shared by every process of this uid
+key = libc.syscall(NR["add_key"], b"user", b"hidden-inputs", b"x(4, 5) k(1, 1)", 15, -4)
+found["add_key"] = [key, os.strerror(ctypes.get_errno())]
+found["keyctl"] = [libc.syscall(NR["keyctl"], 0, -4, 0), os.strerror(ctypes.get_errno())]  # GET_KEYRING_ID
+queue = libc.syscall(NR["mq_open"], b"leak", os.O_CREAT | os.O_RDWR, 0o600, None)
+found["mq_open"] = [queue, os.strerror(ctypes.get_errno())]
+found["getpid"] = os.getpid() > 0  # everything else still works
+print(json.dumps(found))
+"""
+
+
+def test_no_key_ring_or_message_queue_outlives_the_kernel(tmp_path):
+    """Both outlive every process without being files: the next kernel (or, for the host's uid
+    65534, any ``nobody`` process) could read what this one left there."""
+    found = run_probe(tmp_path, PERSIST)
+    for call in ("add_key", "keyctl", "mq_open"):
+        assert found[call] == [-1, "Operation not permitted"], (call, found[call])
+    assert found["getpid"]
+
+
+def test_the_seccomp_filter_refuses_exactly_its_calls_and_other_abis():
+    """The filter run by a small BPF interpreter: the nine refused calls, x32 and 32-bit calls fail;
+    the rest (and the same numbers on the other machine's ABI) pass."""
+    import struct
+
+    from grading import seccomp
+
+    def run(program: bytes, nr: int, arch: int) -> int:
+        insns = [struct.unpack("=HBBI", program[i:i + 8]) for i in range(0, len(program), 8)]
+        pc, acc = 0, 0
+        while True:
+            code, jt, jf, k = insns[pc]
+            if code == seccomp.LD_ABS_W:
+                acc = {seccomp.NR: nr, seccomp.ARCH: arch}[k]
+            elif code == seccomp.RET_K:
+                return k
+            elif code in (seccomp.JEQ_K, seccomp.JGE_K):
+                taken = acc == k if code == seccomp.JEQ_K else acc >= k
+                pc += jt if taken else jf
+            pc += 1
+
+    for machine, (arch, calls) in seccomp.ARCHES.items():
+        program = seccomp.program(machine)
+        for number in calls.values():
+            assert run(program, number, arch) == seccomp.FAIL
+        refused = set(calls.values())
+        for number in range(0, 460):
+            if number not in refused:
+                assert run(program, number, arch) == seccomp.ALLOW, (machine, number)
+        assert run(program, 0, 0x40000003) == seccomp.FAIL  # i386
+    assert run(seccomp.program("x86_64"), 0x40000000 + 1, seccomp.ARCHES["x86_64"][0]) == seccomp.FAIL

@@ -33,8 +33,10 @@ them together). To add an exercise, write its ``spec_*`` module and add it to ``
 Known limits. Inside the student's own kernel the checks are best effort: the call monitor and
 the integrity checks see replaced builtins, NumPy comparisons and checker functions, but not
 IPython input transformers, edited files on disk, a rebound ``grader`` or a swapped
-``importlib``. ``make grade`` does not rely on them. There, a notebook that rewrites the
-grader's requests (or works in a subprocess, or through C code without a Python frame) can
+``importlib``. ``make grade`` does not rely on them. There, each call runs in a child process
+forked for it, so threads of earlier cells do not run during it (``grading.kernel_side``); but a
+notebook that rewrites the grader's requests (or works in a subprocess, or through C code
+without a Python frame) can
 answer them with a library's result: the grade then rewards a correct answer that the
 student's own function did not compute. The speed check's clock includes the trip to the kernel
 and back. A model trained in the kernel is judged by its weights on the test digits, but nothing
