@@ -84,8 +84,9 @@ def has_manual_work(submission) -> bool:
 
 def merge_scores(course: Path, result, timestamp: datetime | None, url: str | None = None) -> bool:
     """The result's automatic scores into the real gradebook (``url``, default the course's), in one
-    transaction that creates the submission if it is new; whether it holds manual work
-    (``has_manual_work``: then its feedback page must be rendered from the gradebook)."""
+    transaction that creates the submission if it is new, with nbgrader's late penalty; whether it
+    holds manual work (``has_manual_work``) or a late penalty: then its feedback page must be
+    rendered from the gradebook."""
     from nbgrader.api import Gradebook
 
     with warnings.catch_warnings(), Gradebook(url or course_url(course)) as gradebook:
@@ -96,12 +97,49 @@ def merge_scores(course: Path, result, timestamp: datetime | None, url: str | No
             _apply(submission, result.grades)
             if timestamp is not None:
                 submission.timestamp = timestamp.astimezone(timezone.utc).replace(tzinfo=None)
+            gradebook.db.flush()
+            for notebook in submission.notebooks:  # a column property: read again after the flush
+                gradebook.db.expire(notebook, ["score"])
+            late = assign_late_penalties(course, submission)
             manual = has_manual_work(submission)
             gradebook.db.commit()
-            return manual
+            return manual or late
         except BaseException:
             gradebook.db.rollback()
             raise
+
+
+def late_preprocessor(course: Path):
+    """nbgrader's ``AssignLatePenalties`` configured by the course's ``nbgrader_config.py`` (its
+    ``LateSubmissionPlugin.penalty_method``, or its own ``AssignLatePenalties.plugin_class``)."""
+    from nbgrader.preprocessors import AssignLatePenalties
+
+    from grading.worker import config_from
+
+    path = course / "nbgrader_config.py"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    preprocessor = AssignLatePenalties(config=config_from(text, str(path)))
+    preprocessor.init_plugin()
+    return preprocessor
+
+
+def assign_late_penalties(course: Path, submission) -> bool:
+    """Each notebook's late penalty, from the submission's time and the assignment's due date, as
+    nbgrader's autograde assigns it (in the course's gradebook: the grading process's has no due
+    date); whether there is one. Without a due date, or with ``penalty_method = "none"`` (nbgrader's
+    default), nothing is taken off."""
+    late = submission.total_seconds_late
+    preprocessor = late_preprocessor(course) if late > 0 else None
+    penalised = False
+    for notebook in submission.notebooks:
+        notebook.late_submission_penalty = None
+        if preprocessor is not None:
+            penalty = preprocessor.plugin_inst.late_submission_penalty(submission.student.id, notebook.score,
+                                                                       late)
+            if penalty is not None:
+                notebook.late_submission_penalty = preprocessor._check_late_penalty(notebook, penalty)
+                penalised = penalised or notebook.late_submission_penalty > 0
+    return penalised
 
 
 def _staged(target: Path) -> Path:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from grading import feedback, select
 from grading.collection import scan
-from grading.db import DB_URL_HELP, course_url, notebook_names, run_nbgrader_on
+from grading.db import DB_URL_HELP, course_url, export_csv, notebook_names, run_nbgrader_on
 from grading.names import printable
 
 SCRATCH = ".feedback-refresh"
@@ -77,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     done = refresh(args.course, args.assignment, students, args.db_url, missed)
     print(printable(f"[grading] feedback rebuilt for {len(done)} submissions of {args.assignment}: "
                     f"{', '.join(done)}"), file=sys.stderr)
+    csv = export_csv(args.course.resolve(), course_url(args.course.resolve(), args.db_url))
+    print(printable(f"[grading] {csv} written from the gradebook (manual grades included)"), file=sys.stderr)
     if missed:
         print(printable(f"[grading] nbgrader rendered no page for {', '.join(missed)}: their feedback is "
                         "as make grade left it"), file=sys.stderr)

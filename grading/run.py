@@ -28,6 +28,7 @@ failed on a submission, 2 when the setup is broken, never because of what a stud
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import shutil
 import signal
@@ -72,6 +73,10 @@ def record(result: Result, prints: dict) -> dict:
             "files": prints[(result.student, result.assignment)], "tests": prints[result.assignment]}
 
 
+class UsageError(ValueError):
+    """An ``--assignment`` or ``--student`` that names nothing there (a misspelt name): nothing graded."""
+
+
 def choose(course: Path, known: set[str], assignments, students, force: bool):
     """(submissions to grade, fingerprints, records), printing what is refused or skipped."""
     found, rejected, skipped = scan(course, known)
@@ -79,8 +84,17 @@ def choose(course: Path, known: set[str], assignments, students, force: bool):
         say(f"skipped {note}")
     for bad in rejected:
         say(f"NOT GRADED {bad.student}/{bad.assignment}: {bad.message}")
-    for name in sorted(set(assignments or []) - known):
-        say(f"no assignment {name!r} in solutions/")
+    unknown = sorted(set(assignments or []) - known)
+    if unknown:
+        raise UsageError(f"no assignment {', '.join(map(repr, unknown))} in solutions/ "
+                         f"(there: {', '.join(sorted(known)) or 'none'})")
+    submitters = {s.student for s in found} | {r.student for r in rejected}
+    absent = sorted(set(students or []) - submitters)
+    if absent:
+        hints = [f"{name!r}" + (f" (did you mean {', '.join(map(repr, close))}?)"
+                                if (close := difflib.get_close_matches(name, submitters, 3)) else "")
+                 for name in absent]
+        raise UsageError(f"no submission from student {', '.join(hints)} under {course / 'submitted'}")
     chosen = select.wanted(found, assignments, students)
     prints = {a: select.fingerprint(course / "solutions" / a) for a in {s.assignment for s in chosen}}
     prints.update({(s.student, s.assignment): select.fingerprint(s.folder) for s in chosen})
@@ -176,6 +190,11 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
     todo, prints, records, rejected = choose(course, known, assignments, students, force)
     if not todo:
         say(f"nothing to grade under {course / 'submitted'} (try `make demo-class`, or --force)")
+        if records:  # graded before: the export and the report follow the gradebook's manual grades
+            export_csv(course, url)
+            if report:
+                from grading.report import write_report
+                write_report(course, [], rejected, url=url)
         return []
     main = threading.current_thread() is threading.main_thread()
     work = Path(tempfile.mkdtemp(prefix="cnn-grade-"))
@@ -214,9 +233,10 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
 
 
 def with_manual_feedback(course: Path, results: list[Result], url: str) -> None:
-    """The feedback pages of the submissions the instructor had graded by hand rendered again from
-    the gradebook (:func:`grading.refresh.refresh`): the worker rendered them from the automatic
-    scores alone, and a regrade must not take the manual scores and comments out of them."""
+    """The feedback pages of the submissions the instructor had graded by hand, or late ones, rendered
+    again from the gradebook (:func:`grading.refresh.refresh`): the worker rendered them from the
+    automatic scores alone, and a regrade must not take the manual scores, comments and late
+    penalty out of them."""
     manual: dict[str, list[str]] = {}
     for result in results:
         if result.manual and not result.failed:
@@ -226,14 +246,15 @@ def with_manual_feedback(course: Path, results: list[Result], url: str) -> None:
         try:
             done = refresh(course, assignment, students, url, missed)
         except Exception as error:  # the grades are merged; only the pages lack the manual work
-            say(f"the feedback of {', '.join(students)} for {assignment} lacks the manual scores and "
-                f"comments ({type(error).__name__}: {one_line(str(error), 300)}); run `python -m "
-                f"grading.refresh --assignment {assignment}` before releasing it")
+            say(f"the feedback of {', '.join(students)} for {assignment} lacks the manual scores, "
+                f"comments and late penalties ({type(error).__name__}: {one_line(str(error), 300)}); "
+                f"run `python -m grading.refresh --assignment {assignment}` before releasing it")
             continue
-        say(f"feedback of {assignment} rendered again with the manual scores and comments: {', '.join(done)}")
+        say(f"feedback of {assignment} rendered again with the manual scores, comments and late "
+            f"penalties: {', '.join(done)}")
         if missed:
             say(f"nbgrader rendered no feedback page for {', '.join(missed)} ({assignment}): their pages "
-                "lack the manual scores and comments")
+                "lack the manual scores, comments and late penalties")
 
 
 def names(values: list[str] | None) -> list[str] | None:
@@ -274,6 +295,9 @@ def main(argv: list[str] | None = None) -> int:
                         db_url=args.db_url, scheduler=args.scheduler)
     except SetupError as error:
         say(f"REFUSING TO GRADE: the setup is broken; nothing was graded.\n{error}")
+        return 2
+    except UsageError as error:
+        say(f"nothing graded: {error}")
         return 2
     except Interrupted as stop:
         say(f"stopped by {signal.Signals(stop.args[0]).name}: kernels ended, temporary folders removed; "

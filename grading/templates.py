@@ -12,19 +12,27 @@
 - Pygments highlighting was about two thirds of rendering a page, and most code cells are the same
   in every student's notebook (given code, test cells): highlighted code is kept per process, by
   source, language and the cell metadata the highlighter reads (:class:`RememberedHighlight`).
+- Formulas are MathML (:mod:`grading.mathml`) and ``mathjax.html.j2`` is replaced by an empty macro
+  (``grading/feedback_templates/``): nbgrader's page loaded MathJax from a CDN, so offline its
+  formulas showed as raw TeX.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
-from jinja2 import BytecodeCache
+from jinja2 import BytecodeCache, ChoiceLoader, FileSystemLoader, pass_context
 from jinja2.bccache import Bucket
 from nbconvert.exporters import HTMLExporter, TemplateExporter
 from nbconvert.filters.highlight import Highlight2HTML
+from nbconvert.filters.markdown_mistune import IPythonRenderer, MarkdownWithMath
 from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 
+from grading.mathml import mathml
+
+OVERRIDES = Path(__file__).parent / "feedback_templates"  # found before nbconvert's and nbgrader's
 NO_ALT = re.compile(r"<img(?![^>]*\balt=)", re.IGNORECASE)
 ALT = '<img alt="No description has been provided for this image"'  # nbconvert's own placeholder
 
@@ -61,13 +69,38 @@ class RememberedHighlight(Highlight2HTML):
         return html
 
 
+class MathMLRenderer(IPythonRenderer):
+    """nbconvert's Markdown renderer with formulas as MathML instead of TeX left for MathJax."""
+
+    def block_math(self, body: str) -> str:
+        return mathml(body, display=True)
+
+    def inline_math(self, body: str) -> str:
+        return mathml(body, display=False)
+
+    def latex_environment(self, name: str, body: str) -> str:
+        return mathml(f"\\begin{{{name}}}{body}\\end{{{name}}}", display=True)
+
+
 class FeedbackExporter(HTMLExporter):
     """``HTMLExporter`` compiling its templates once per process (``GenerateFeedback.exporter_class``)."""
 
     def _create_environment(self):
         environment = super()._create_environment()
+        environment.loader = ChoiceLoader([FileSystemLoader(str(OVERRIDES)), environment.loader])
         environment.bytecode_cache = COMPILED
         return environment
+
+    @pass_context
+    def markdown2html(self, context, source):
+        """``HTMLExporter.markdown2html`` with :class:`MathMLRenderer`."""
+        cell = context.get("cell", {})
+        renderer = MathMLRenderer(
+            escape=False, attachments=cell.get("attachments", {}), embed_images=self.embed_images,
+            path=context.get("resources", {}).get("metadata", {}).get("path", ""),
+            anchor_link_text=self.anchor_link_text, exclude_anchor_links=self.exclude_anchor_links,
+            **self.lexer_options)
+        return MarkdownWithMath(renderer=renderer).render(source)
 
     def from_notebook_node(self, nb, resources=None, **kw):
         """``HTMLExporter.from_notebook_node`` (its filters, its resources) without the second parse."""

@@ -215,15 +215,28 @@ def test_regrade_keeps_manual_work_and_grades_only_what_changed(term):
     assert (manual, extra, review, comment) == (0.0, 0.5, True, COMMENT)
     assert score == 16.0 - 1.0 + 0.5  # the manual score stands in for the automatic one, plus extra credit
     # the regraded page was rendered again from the gradebook: the manual work is in it
-    assert "rendered again with the manual scores and comments: gus" in second.stderr, second.stderr[-3000:]
+    assert "rendered again with the manual scores, comments and late penalties: gus" in second.stderr, \
+        second.stderr[-3000:]
     assert_shows_comment((course / "feedback" / "gus" / A / f"{A}.html").read_text())
     assert "Score: 15.5 / 16.0" in (course / "feedback" / "gus" / A / f"{A}.html").read_text()
+    set_manual(course, "ada")  # manual grading after the last run: grades.csv must follow it
     start = time.perf_counter()
     third = grade(course)
     seconds = time.perf_counter() - start
     assert third.returncode == 0 and "nothing to grade" in third.stderr, third.stderr[-2000:]
     print(f"incremental regrade with nothing changed: {seconds:.1f} s")
     assert manual_of(course, "gus")[0] == 0.0
+    assert scores(course)["ada"] == 16.0 - 1.0 + 0.5  # exported again with nothing to grade
+
+
+def test_a_misspelt_name_grades_nothing_and_says_what_is_there(term):
+    course = term["course"]
+    wrong_assignment = grade(course, "--assignment", "01_convolutoin")
+    assert wrong_assignment.returncode == 2, wrong_assignment.stderr[-2000:]
+    assert f"no assignment '01_convolutoin' in solutions/ (there: {A})" in wrong_assignment.stderr
+    wrong_student = grade(course, "--student", "adda")
+    assert wrong_student.returncode == 2, wrong_student.stderr[-2000:]
+    assert "no submission from student 'adda' (did you mean 'ada'?)" in wrong_student.stderr
 
 
 def assert_shows_comment(page: str) -> None:
