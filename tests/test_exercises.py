@@ -217,7 +217,7 @@ MISTAKES = [
     Mistake("numerical_gradient_forward_difference", "04_backprop", "numerical_gradient",
             (("flat[i] = original - eps\n        minus = f(x)", "flat[i] = original\n        minus = f(x)"),
              ("(plus - minus) / (2 * eps)", "(plus - minus) / eps")),
-            "test_numerical_gradient_values", "forward differences"),
+            "test_numerical_gradient_default_eps", "forward differences"),
     Mistake("conv_transpose2d_flipped_kernel", "05_everything_is_a_convolution", "conv_transpose2d",
             (("tensordot(x[:, :, i, j], weight,", "tensordot(x[:, :, i, j], weight[:, :, ::-1, ::-1],"),),
             "test_conv_transpose2d_deck_004", "a flipped kernel"),

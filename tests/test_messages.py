@@ -289,9 +289,11 @@ def test_the_summary_lists_every_test_cell_after_a_failure(students, assignment)
     listed = [line.split()[2] for line in summary.splitlines() if line[:4] in ("pass", "FAIL", "skip")]
     assert listed == tests, summary
     failing = failing_cells(executed)
-    for line in summary.splitlines():
+    lines = summary.splitlines()
+    for line, below in zip(lines, lines[1:]):
         if line.startswith("FAIL"):
-            grade_id, message = line.split()[2], line.split("  ", 1)[1]
+            grade_id, message = line.split()[2], below.strip()
+            assert below.startswith("       ") and line.split()[2:] == [grade_id], (line, below)
             shown = failing[grade_id][0]
             assert shown in message or message in shown, (line, shown)
 

@@ -352,6 +352,16 @@ def test_numerical_gradient_check(grader):
     with pytest.raises(GradingError, match="forward differences"):
         grader.check("numerical_gradient", forward, grader.cubic(6, seed=1), grader.randn(2, 3, seed=2),
                      eps=1e-3)
+    # At the default eps (1e-6), forward differences are off by eps f''/2: a steep cubic shows it.
+    steep = grader.cubic(5, seed=3, scale=100)
+    grader.check("numerical_gradient", central, steep, grader.randn(5, seed=4))
+    with pytest.raises(GradingError, match="forward differences"):
+        grader.check("numerical_gradient", forward, steep, grader.randn(5, seed=4))
+
+    def default_eps_1e_3(f, x, eps=1e-3):
+        return central(f, x, eps)
+    with pytest.raises(GradingError, match="numerical_gradient"):
+        grader.check("numerical_gradient", default_eps_1e_3, steep, grader.randn(5, seed=4))
 
 
 # ---------------------------------------------------------------------------- honesty

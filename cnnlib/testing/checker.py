@@ -58,9 +58,9 @@ class Checker:
         """A float64 array of ``shape`` holding whole numbers in [low, high)."""
         return inputs.randint(low, high, *shape, seed=self.seed(seed))
 
-    def cubic(self, size: int, seed: int = 0):
+    def cubic(self, size: int, seed: int = 0, scale: float = 1.0):
         """A test function for ``numerical_gradient`` (see :func:`cnnlib.testing.inputs.cubic`)."""
-        return inputs.cubic(size, seed=self.seed(seed))
+        return inputs.cubic(size, seed=self.seed(seed), scale=scale)
 
     @staticmethod
     def array(literal):

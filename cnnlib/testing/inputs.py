@@ -30,7 +30,11 @@ def array(literal) -> np.ndarray:
     return _np_array(values, dtype=np.float64).reshape(shape)
 
 
-def cubic(size: int, seed: int = 0) -> _Objective:
-    """A test function for ``numerical_gradient``: f(x) = sum a_i x_i^3 + b_i x_i x_{i+1}."""
+def cubic(size: int, seed: int = 0, scale: float = 1.0) -> _Objective:
+    """A test function for ``numerical_gradient``: f(x) = sum a_i x_i^3 + b_i x_i x_{i+1}.
+
+    The coefficients are uniform in [-scale, scale]. A large scale makes the curvature large
+    enough for forward differences (error eps f''/2) to miss the tolerance at eps = 1e-6.
+    """
     rng = random.Random(seed)
-    return _Objective(round(rng.uniform(-1, 1), 3) for _ in range(2 * size))
+    return _Objective(scale * round(rng.uniform(-1, 1), 3) for _ in range(2 * size))

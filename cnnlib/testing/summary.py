@@ -1,5 +1,6 @@
 """``grader.summary()``: every test cell of the running notebook, run without stopping at the first
-failure, one line each (pass or fail, points, the first line of the message).
+failure: a line each (pass or fail, points, grade id), then the first line of the message below it,
+indented, so that it reads at a phone's width too.
 
 Every test cell is tagged ``raises-exception``, so *Run All* goes on past a failing one; this
 runs them all again and lists them (a function whose cell has not run yet is named as such). It
@@ -38,7 +39,7 @@ def summary(checker, notebook: str | None = None) -> list[tuple[str, bool, float
     for grade_id, passed, points, first in rows:
         mark = "skip" if not points else "pass" if passed else "FAIL"
         score = f"{points if passed else 0:g}/{points:g}" if points else "hidden"
-        print(f"{mark} {score:>6} {grade_id}" + (f"  {first}" if first else ""))
+        print(f"{mark} {score:>6} {grade_id}" + (f"\n       {first}" if first else ""))
     print(f"{earned:g} of {total:g} points from the tests you can see; hidden tests run when the "
           "notebook is graded.")
     return rows
