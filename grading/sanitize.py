@@ -6,7 +6,10 @@ Everything in a submitted notebook is the student's: markdown cells (raw HTML, `
 links), outputs (``text/html``, ``image/svg+xml``, ``application/javascript``, widget state), cell
 and notebook metadata (which nbconvert's templates write into attributes unescaped). So:
 
-- markdown cells: every ``<`` becomes ``&lt;`` (no raw HTML, no autolinks), and a link or image
+- markdown cells: every ``<`` that could open a tag (followed by a letter, ``/``, ``!`` or ``?``,
+  as CommonMark's raw HTML and autolinks need) becomes ``&lt;``, so there is no raw HTML and no
+  autolink, while ``a < b`` and ``i <= n`` stay as written (an escaped ``&lt;`` showed as such
+  in code spans and formulas); and a link or image
   whose URL has a scheme other than http(s), mailto or attachment points to ``#`` instead;
 - outputs keep only ``text/plain``, ``image/png`` and ``image/jpeg`` (what nbconvert writes as
   escaped text or a base64 ``<img>``), without metadata; one without any of them says so;
@@ -30,6 +33,7 @@ SAFE_SCHEMES = ("http", "https", "mailto", "attachment")
 INLINE = re.compile(r"(\]\(\s*)([^)\s]*)")  # [text](url  or  ![alt](url
 REFERENCE = re.compile(r"^([ \t]{0,3}\[[^\]]+\]:[ \t]*)(\S+)", re.MULTILINE)  # [label]: url
 SCHEME = re.compile(r"^([^/?#]*?):")
+TAG_START = re.compile(r"<(?=[A-Za-z/!?])")
 PLAIN = re.compile(r"^[\w .,:+-]{0,200}$")
 COMMENT_CHARS = 20_000
 
@@ -43,7 +47,7 @@ def safe_url(url: str) -> str:
 
 def safe_markdown(source: str) -> str:
     """Markdown that renders to no HTML of its own and no script URL."""
-    source = source.replace("<", "&lt;")
+    source = TAG_START.sub("&lt;", source)
     source = INLINE.sub(lambda m: m.group(1) + safe_url(m.group(2)), source)
     return REFERENCE.sub(lambda m: m.group(1) + safe_url(m.group(2)), source)
 

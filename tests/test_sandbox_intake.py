@@ -182,3 +182,18 @@ def test_the_unsanitised_notebook_would_have_run_script():
     audit = Audit()
     audit.feed(render(hostile_notebook()))
     assert any("pwned" in s for s in audit.scripts) and audit.handlers and audit.urls
+
+
+def test_a_less_than_that_opens_no_tag_reads_as_written():
+    """An instructor's comment or a notebook's Markdown with a comparison: only a ``<`` that could
+    open a tag is escaped (it showed as "&lt;" in code spans and formulas)."""
+    from nbformat.v4 import new_markdown_cell, new_notebook
+
+    source = "Check `a < b` and `i <= n`, $x_i < 3$; <b>not bold</b> <!-- x --> <https://example.org>"
+    page = render(sanitize_notebook(new_notebook(cells=[new_markdown_cell(source)])))
+    assert "<code>a &lt; b</code>" in page and "<code>i &lt;= n</code>" in page and "&amp;lt;" not in page
+    text = html.unescape(page)
+    assert "<b>not bold</b>" in text and "<!-- x -->" in text  # shown as text, not markup
+    audit = Audit()
+    audit.feed(page)
+    assert "<b>not bold</b>" not in page and not audit.handlers
