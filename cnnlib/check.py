@@ -59,12 +59,14 @@ def _random_grad_out(out: Any, seed: int) -> Any:
     return np.random.default_rng(seed).standard_normal(np.shape(out)).astype(out.dtype)
 
 
-def gradcheck(op: str, *arrays, eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-7,
-              seed: int = 0, **kwargs) -> None:
-    """Compare a layer's backward with central differences of its forward, in float64.
+def gradcheck(op: str, *arrays, eps: float = 1e-6, rtol: float = 1e-5,
+              atol: float = 1e-7, seed: int = 0, **kwargs) -> None:
+    """Compare a layer's backward with central differences of its forward, in
+    float64.
 
-    Checks every entry of every differentiable array; raises ``AssertionError`` with a sentence
-    ("conv2d: d/dweight[0, 1, 2, 0]: expected derivative 0.31 from central difference, got 0.12").
+    Checks every entry of every differentiable array; raises ``AssertionError``
+    with a sentence ("conv2d: d/dweight[0, 1, 2, 0]: expected derivative 0.31
+    from central difference, got 0.12").
     """
     forward, _, names = _layer(op)
     values = [None if a is None else np.array(a, np.float64) for a in arrays]
@@ -88,7 +90,8 @@ def gradcheck(op: str, *arrays, eps: float = 1e-6, rtol: float = 1e-5, atol: flo
             expected = (plus - minus) / (2 * eps)
             if not np.isclose(grad[index], expected, rtol=rtol, atol=atol):
                 raise AssertionError(
-                    f"{op}: d/d{name}{list(index)}: expected derivative {expected:.6g} "
+                    f"{op}: d/d{name}{list(index)}: "
+                    f"expected derivative {expected:.6g} "
                     f"from central difference, got {grad[index]:.6g}"
                 )
 

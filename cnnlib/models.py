@@ -139,14 +139,16 @@ def vgg(config: str = "D", num_classes: int = 1000, batch_norm: bool = False,
 
 
 class InceptionBlock(nn.Module):
-    """GoogLeNet's inception module (Szegedy et al. 2015): four branches side by side.
+    """GoogLeNet's inception module (Szegedy et al. 2015): four branches side by
+    side.
 
-    branch1: 1x1 conv; branch2: 1x1 reduction then 3x3 conv; branch3: 1x1 reduction then
-    5x5 conv; branch4: 3x3 max pool (stride 1) then 1x1 projection; each conv with a ReLU.
+    branch1: 1x1 conv; branch2: 1x1 reduction then 3x3 conv;
+    branch3: 1x1 reduction then 5x5 conv;
+    branch4: 3x3 max pool (stride 1) then 1x1 projection; each conv with a ReLU.
     Every branch keeps H and W, and the outputs are stacked along the channels:
     x: (N, C_in, H, W) -> (N, ch1x1 + ch3x3 + ch5x5 + pool_proj, H, W).
-    Backward cuts the gradient back into the four channel ranges and adds the branches'
-    input gradients, since all four read the same x.
+    Backward cuts the gradient back into the four channel ranges and adds the
+    branches' input gradients, since all four read the same x.
     """
 
     def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int,
@@ -169,7 +171,8 @@ class InceptionBlock(nn.Module):
     def backward(self, grad_out: np.ndarray) -> np.ndarray:
         ends = np.cumsum(self._saved("_channels"))[:-1]
         pieces = np.split(grad_out, ends, axis=1)
-        grads = [b.backward(g) for b, g in zip(self.children(), pieces, strict=True)]
+        grads = [b.backward(g)
+                 for b, g in zip(self.children(), pieces, strict=True)]
         return sum(grads[1:], grads[0])
 
     def extra_repr(self) -> str:
@@ -285,25 +288,29 @@ def resnet_cifar(depth: int = 20, num_classes: int = 10) -> NamedSequential:
 
 
 class Skip(nn.Module):
-    """A residual connection around ``body`` (He et al. 2016): ``relu(body(x) + x)``.
+    """A residual connection around ``body`` (He et al. 2016):
+    ``relu(body(x) + x)``.
 
-    ``body`` must keep the shape, x: (N, C, H, W) -> (N, C, H, W). In the backward pass the
-    gradient that reaches the sum goes back twice: through ``body``, and unchanged along the
-    shortcut, so the block's input gradient is ``body.backward(g) + g``.
+    ``body`` must keep the shape, x: (N, C, H, W) -> (N, C, H, W). In the backward
+    pass the gradient that reaches the sum goes back twice: through ``body``, and
+    unchanged along the shortcut, so the block's input gradient is
+    ``body.backward(g) + g``.
     """
 
     def __init__(self, body: nn.Module) -> None:
         super().__init__()
         if not isinstance(body, nn.Module):
-            raise TypeError(f"Skip: body must be a Module, got {type(body).__name__}")
+            raise TypeError(
+                f"Skip: body must be a Module, got {type(body).__name__}"
+            )
         self.body = body
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out = self.body(x)
         if out.shape != x.shape:
             raise ValueError(
-                f"Skip: body must keep the shape so that x can be added, but it maps "
-                f"{x.shape} to {out.shape}"
+                f"Skip: body must keep the shape so that x can be added, "
+                f"but it maps {x.shape} to {out.shape}"
             )
         self._sum = out + x
         return F.relu(self._sum)

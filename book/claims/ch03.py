@@ -39,12 +39,15 @@ DECK_004_TF_INPUT = np.array([[
 
 
 def deck_004_tf_session() -> np.ndarray:
-    """What the deck's TensorFlow session computes, laid out as it prints it: (H, W, C).
+    """What the deck's TensorFlow session computes, laid out as it prints it:
+    (H, W, C).
 
-    TensorFlow's (1, H, W, C) input and (K_h, K_w, C_in, C_out) kernel are transposed to
-    cnnlib's (N, C, H, W) and (C_out, C_in, K_h, K_w) and run through ``F.conv2d``.
+    TensorFlow's (1, H, W, C) input and (K_h, K_w, C_in, C_out) kernel are
+    transposed to cnnlib's (N, C, H, W) and (C_out, C_in, K_h, K_w) and run
+    through ``F.conv2d``.
     """
-    kernel_hwio = DECK_004_WEIGHT.reshape(2, 2, 2, 2)  # W's numbers poured in, in order
+    # W's numbers poured in, in order
+    kernel_hwio = DECK_004_WEIGHT.reshape(2, 2, 2, 2)
     x = DECK_004_TF_INPUT.transpose(0, 3, 1, 2)
     out = F.conv2d(x, kernel_hwio.transpose(3, 2, 0, 1), DECK_004_BIAS)
     return out[0].transpose(1, 2, 0)

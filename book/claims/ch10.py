@@ -14,9 +14,10 @@ from . import Claim
 
 
 def weight_layer_depth(module) -> int:
-    """Layers with weights (Conv2d, Linear) on the longest path through ``module``: the way
-    the papers count depth ("VGG-16", "22 layers" for GoogLeNet). Branches count their
-    longest branch; a residual block counts its main path, not its shortcut."""
+    """Layers with weights (Conv2d, Linear) on the longest path through
+    ``module``: the way the papers count depth ("VGG-16", "22 layers" for
+    GoogLeNet). Branches count their longest branch; a residual block counts its
+    main path, not its shortcut."""
     if isinstance(module, (nn.Conv2d, nn.Linear)):
         return 1
     if isinstance(module, models.InceptionBlock):

@@ -34,7 +34,8 @@ def windows2d(
     stride: tuple[int, int],
     dilation: tuple[int, int] = (1, 1),
 ) -> np.ndarray:
-    """View of every kernel-sized window of an already padded input, without copying.
+    """View of every kernel-sized window of an already padded input, without
+    copying.
 
     xp: (N, C, H_p, W_p) -> (N, C, K_h, K_w, H_out, W_out), where
     ``view[n, c, i, j, y, x] = xp[n, c, y*S_h + i*D_h, x*S_w + j*D_w]``.
@@ -42,7 +43,8 @@ def windows2d(
     sn, sc, sh, sw = xp.strides
     n, c = xp.shape[:2]
     shape = (n, c, *kernel_size, *out_size)
-    strides = (sn, sc, dilation[0] * sh, dilation[1] * sw, stride[0] * sh, stride[1] * sw)
+    strides = (sn, sc, dilation[0] * sh, dilation[1] * sw,
+               stride[0] * sh, stride[1] * sw)
     return as_strided(xp, shape=shape, strides=strides, writeable=False)
 
 

@@ -45,12 +45,14 @@ def relu(x: np.ndarray) -> np.ndarray:
 
 
 def relu_backward(grad_out: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Gradient of ``relu``: ``grad_out`` where ``x > 0``, else 0 (PyTorch's choice at 0).
+    """Gradient of ``relu``: ``grad_out`` where ``x > 0``, else 0
+    (PyTorch's choice at 0).
 
     grad_out, x: the same shape -> grad_x: that shape
     """
     _check("relu_backward", x)
     _check("relu_backward", grad_out, "grad_out")
-    _checks.expect_shape("relu_backward", "grad_out", grad_out.shape, x.shape, "x's shape")
+    _checks.expect_shape("relu_backward", "grad_out", grad_out.shape, x.shape,
+                         "x's shape")
     _checks.same_dtype("relu_backward", grad_out=grad_out, x=x)
     return masked_gradient(grad_out, x > 0)

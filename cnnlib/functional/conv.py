@@ -99,18 +99,24 @@ def conv2d(
     return out[0] if call.unbatched else out
 
 
-def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def correlate_input_with_grad(
+    x: np.ndarray, grad_out: np.ndarray, g: ConvGeometry,
+) -> np.ndarray:
     """The weight gradient: the input correlated with the output gradient.
 
-    x: (N, C_in, H, W), grad_out: (N, C_out, H_out, W_out) -> (C_out, C_in / groups, K_h, K_w),
-    ``grad_weight[o, c, i, j] = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
+    x: (N, C_in, H, W), grad_out: (N, C_out, H_out, W_out) ->
+    (C_out, C_in / groups, K_h, K_w),
+    ``grad_weight[o, c, i, j]
+      = sum_{n, y, x} grad_out[n, o, y, x] x_pad[n, c, yS + iD, xS + jD]``.
     """
     if channels_last(g):
-        # One product per group over all N H_out W_out positions: (C_out / G, P) @ (P, K_h K_w C_in / G).
+        # One product per group over all N H_out W_out positions:
+        # (C_out / G, P) @ (P, K_h K_w C_in / G).
         grads = np.ascontiguousarray(grad_out.transpose(1, 0, 2, 3))
         grads = grads.reshape(g.groups, g.out_channels // g.groups, -1)
         product = np.matmul(grads, channels_last_cols(x, g))
-        return kernels_from_channels_last(product, g.in_channels // g.groups, g.kernel_size)
+        return kernels_from_channels_last(product, g.in_channels // g.groups,
+                                          g.kernel_size)
     cols = im2col(x, g)  # (N, G, C_in/G K_h K_w, positions)
     grads = image_to_cols(grad_out, g)  # (N, G, C_out/G, positions)
     n, groups, rows, positions = cols.shape
@@ -118,11 +124,15 @@ def correlate_input_with_grad(x: np.ndarray, grad_out: np.ndarray, g: ConvGeomet
         # Per image products are small next to the data: sum N of them.
         grad_weight = np.matmul(grads, cols.transpose(0, 1, 3, 2)).sum(axis=0)
     else:
-        # Few positions per image (a late layer): lay the batch out along the sum, one product.
-        flat_grads = grads.transpose(1, 2, 0, 3).reshape(groups, -1, n * positions)
-        flat_cols = cols.transpose(1, 0, 3, 2).reshape(groups, n * positions, rows)
+        # Few positions per image (a late layer): lay the batch out along the
+        # sum, one product.
+        flat_grads = (grads.transpose(1, 2, 0, 3)
+                      .reshape(groups, -1, n * positions))
+        flat_cols = (cols.transpose(1, 0, 3, 2)
+                     .reshape(groups, n * positions, rows))
         grad_weight = np.matmul(flat_grads, flat_cols)
-    return grad_weight.reshape(g.out_channels, g.in_channels // g.groups, *g.kernel_size)
+    return grad_weight.reshape(g.out_channels, g.in_channels // g.groups,
+                               *g.kernel_size)
 
 
 def conv1d_call(

@@ -21,50 +21,67 @@ Size = int | tuple[int, int]
 
 
 def flip_kernel(weight: np.ndarray, groups: int) -> np.ndarray:
-    """Rotate every kernel by 180 degrees and swap its in and out channels (group by group).
+    """Rotate every kernel by 180 degrees and swap its in and out channels
+    (group by group).
 
     weight: (C_a, C_b / groups, K_h, K_w) -> (C_b, C_a / groups, K_h, K_w)
     """
     c_a, c_b_per_group, kh, kw = weight.shape
-    swapped = weight.reshape(groups, c_a // groups, c_b_per_group, kh, kw).transpose(0, 2, 1, 3, 4)
-    return swapped.reshape(groups * c_b_per_group, c_a // groups, kh, kw)[:, :, ::-1, ::-1]
+    swapped = (weight.reshape(groups, c_a // groups, c_b_per_group, kh, kw)
+               .transpose(0, 2, 1, 3, 4))
+    return (swapped.reshape(groups * c_b_per_group, c_a // groups, kh, kw)
+            [:, :, ::-1, ::-1])
 
 
-def gather_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Transposed conv as the lectures draw it: a full correlation with the flipped kernel.
+def gather_transposed(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry,
+) -> np.ndarray:
+    """Transposed conv as the lectures draw it: a full correlation with the
+    flipped kernel.
 
-    Dilate ``y`` by the stride, zero-pad it by ``D (K - 1) - P`` (a negative amount crops), and
-    correlate with every kernel rotated by 180 degrees, in and out channels swapped.
-    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
+    Dilate ``y`` by the stride, zero-pad it by ``D (K - 1) - P``
+    (a negative amount crops), and correlate with every kernel rotated by 180
+    degrees, in and out channels swapped.
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) ->
+    (N, C_in, H, W)
     """
     (kh, kw), (dh, dw), (ph, pw) = g.kernel_size, g.dilation, g.padding
     full_h, full_w = dh * (kh - 1) - ph, dw * (kw - 1) - pw
     if g.stride == (1, 1) and full_h >= 0 and full_w >= 0:
-        # Nothing to spread out or crop: let the correlation pad y itself (one copy fewer).
+        # Nothing to spread out or crop: let the correlation pad y itself
+        # (one copy fewer).
         inner = ConvGeometry(
-            g.batch, g.out_channels, g.in_channels, g.groups, g.out_size, g.kernel_size,
-            g.in_size, (1, 1), (full_h, full_w), g.dilation,
+            g.batch, g.out_channels, g.in_channels, g.groups, g.out_size,
+            g.kernel_size, g.in_size, (1, 1), (full_h, full_w), g.dilation,
         )
         return correlate(y, flip_kernel(weight, g.groups), None, inner)
     dilated = dilate2d(y, g.stride)
-    # Rows of the input that no window reached (the stride did not fit) get no gradient.
-    extra_h = g.in_size[0] - ((g.out_size[0] - 1) * g.stride[0] - 2 * ph + dh * (kh - 1) + 1)
-    extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw + dw * (kw - 1) + 1)
-    padded = pad_or_crop(dilated, full_h, full_h + extra_h, full_w, full_w + extra_w)
+    # Rows of the input that no window reached (the stride did not fit) get no
+    # gradient.
+    extra_h = g.in_size[0] - ((g.out_size[0] - 1) * g.stride[0] - 2 * ph
+                              + dh * (kh - 1) + 1)
+    extra_w = g.in_size[1] - ((g.out_size[1] - 1) * g.stride[1] - 2 * pw
+                              + dw * (kw - 1) + 1)
+    padded = pad_or_crop(dilated, full_h, full_h + extra_h,
+                         full_w, full_w + extra_w)
     inner = ConvGeometry(
-        g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:], g.kernel_size,
-        g.in_size, (1, 1), (0, 0), g.dilation,
+        g.batch, g.out_channels, g.in_channels, g.groups, padded.shape[2:],
+        g.kernel_size, g.in_size, (1, 1), (0, 0), g.dilation,
     )
     return correlate(padded, flip_kernel(weight, g.groups), None, inner)
 
 
-def scatter_transposed(y: np.ndarray, weight: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Transposed conv as a scatter: each output value sends ``value * kernel`` back onto its
-    receptive field (one matrix product, then col2im).
+def scatter_transposed(
+    y: np.ndarray, weight: np.ndarray, g: ConvGeometry,
+) -> np.ndarray:
+    """Transposed conv as a scatter: each output value sends ``value * kernel``
+    back onto its receptive field (one matrix product, then col2im).
 
-    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) -> (N, C_in, H, W)
+    y: (N, C_out, H_out, W_out), weight: (C_out, C_in / groups, K_h, K_w) ->
+    (N, C_in, H, W)
     """
-    kernels = weight.reshape(g.groups, g.out_channels // g.groups, -1).transpose(0, 2, 1)
+    kernels = (weight.reshape(g.groups, g.out_channels // g.groups, -1)
+               .transpose(0, 2, 1))
     return col2im(np.matmul(kernels, image_to_cols(y, g)), g)
 
 

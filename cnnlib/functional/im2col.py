@@ -63,14 +63,18 @@ def row_pitch(g: ConvGeometry) -> int:
 def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """Copy every receptive field of ``x`` into a column.
 
-    x: (N, C_in, H, W) -> cols: (N, groups, C_in / groups * K_h * K_w, H_out * pitch), where
-    ``pitch = row_pitch(g)`` and column ``y * pitch + x`` belongs to output position (y, x).
+    x: (N, C_in, H, W) ->
+    cols: (N, groups, C_in / groups * K_h * K_w, H_out * pitch), where
+    ``pitch = row_pitch(g)`` and column ``y * pitch + x`` belongs to output
+    position (y, x).
     """
     rows = g.in_channels // g.groups * g.kernel_size[0] * g.kernel_size[1]
     (kh, kw), (dh, dw) = g.kernel_size, g.dilation
     if not _flat_runs(g):
-        windows = windows2d(_padded(x, g, 0), g.kernel_size, g.out_size, g.stride, g.dilation)
-        return windows.reshape(g.batch, g.groups, rows, g.out_size[0] * g.out_size[1])
+        windows = windows2d(_padded(x, g, 0), g.kernel_size, g.out_size,
+                            g.stride, g.dilation)
+        return windows.reshape(g.batch, g.groups, rows,
+                               g.out_size[0] * g.out_size[1])
     # One spare row keeps the last window's junk tail inside the buffer.
     xp = _padded(x, g, spare_rows=1)
     sn, sc, sh, sw = xp.strides

@@ -131,20 +131,26 @@ def cross_entropy(
 
 
 def cross_entropy_backward(
-    logits: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None, ignore_index: int = -100,
-    reduction: str = "mean", label_smoothing: float = 0.0, grad_out: float | np.ndarray | None = None,
+    logits: np.ndarray, target: np.ndarray, weight: np.ndarray | None = None,
+    ignore_index: int = -100, reduction: str = "mean",
+    label_smoothing: float = 0.0, grad_out: float | np.ndarray | None = None,
 ) -> np.ndarray:
-    """Gradient of ``cross_entropy`` with respect to the logits: by default ``(softmax - one_hot) / N``.
+    """Gradient of ``cross_entropy`` with respect to the logits: by default
+    ``(softmax - one_hot) / N``.
 
-    In general ``scale_n (softmax_n sum_c q_nc - q_n)`` for the class weights q (see the module),
-    scale_n = grad_out / the mean's denominator (``grad_out`` is needed, per sample, for
-    ``reduction="none"``). logits: (N, C) (or as ``cross_entropy``) -> grad_logits: like logits
+    In general ``scale_n (softmax_n sum_c q_nc - q_n)`` for the class weights q
+    (see the module), scale_n = grad_out / the mean's denominator
+    (``grad_out`` is needed, per sample, for ``reduction="none"``).
+    logits: (N, C) (or as ``cross_entropy``) -> grad_logits: like logits
     """
     op = "cross_entropy_backward"
-    x, call = _loss_call(op, logits, target, weight, ignore_index, reduction, label_smoothing)
+    x, call = _loss_call(op, logits, target, weight, ignore_index, reduction,
+                         label_smoothing)
     probabilities = np.exp(log_softmax(x, dim=1))
-    # The lectures' case, q the one-hot target and a mean over N samples: (softmax - one_hot) / N.
-    grad = (probabilities * call.q.sum(axis=1, keepdims=True) - call.q) * _sample_scale(call, grad_out, x)
+    # The lectures' case, q the one-hot target and a mean over N samples:
+    # (softmax - one_hot) / N.
+    grad = ((probabilities * call.q.sum(axis=1, keepdims=True) - call.q)
+            * _sample_scale(call, grad_out, x))
     return grad[0] if call.unbatched else grad
 
 

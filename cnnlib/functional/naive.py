@@ -19,21 +19,27 @@ Padding = int | tuple[int, int] | str  # also "valid" (none) or "same" (output a
 
 
 def conv2d_naive(
-    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None, stride: Size = 1,
-    padding: Padding = 0, dilation: Size = 1, groups: int = 1,
+    x: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None,
+    stride: Size = 1, padding: Padding = 0, dilation: Size = 1, groups: int = 1,
 ) -> np.ndarray:
-    """``conv2d`` by seven nested loops' worth of indexing, with conv2d's arguments.
+    """``conv2d`` by seven nested loops' worth of indexing, with conv2d's
+    arguments.
 
     x: (N, C_in, H, W) or (C_in, H, W), weight: (C_out, C_in / groups, K_h, K_w),
     bias: (C_out,) or None -> (N, C_out, H_out, W_out) (no N if x had none),
-    ``out[n, o, y, x] = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c0 + c, yS + iD, xS + jD]``
+    ``out[n, o, y, x]
+      = b[o] + sum_{c, i, j} w[o, c, i, j] x_pad[n, c0 + c, yS + iD, xS + jD]``
     with ``c0`` the first input channel of output channel o's group.
     """
-    call = conv_call("conv2d_naive", x, weight, bias, stride, padding, dilation, groups)
-    g = call.geometry  # "same"/"valid" are ints by now (an uneven "same" padded call.x)
-    (sh, sw), (ph, pw), (dh, dw), (kh, kw) = g.stride, g.padding, g.dilation, g.kernel_size
+    call = conv_call("conv2d_naive", x, weight, bias, stride, padding,
+                     dilation, groups)
+    # "same"/"valid" are ints by now (an uneven "same" padded call.x)
+    g = call.geometry
+    (sh, sw), (ph, pw), (dh, dw), (kh, kw) = (g.stride, g.padding,
+                                              g.dilation, g.kernel_size)
     xp = np.pad(call.x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    per_group_in, per_group_out = g.in_channels // g.groups, g.out_channels // g.groups
+    per_group_in, per_group_out = (g.in_channels // g.groups,
+                                   g.out_channels // g.groups)
     out = np.zeros((g.batch, g.out_channels, *g.out_size), call.x.dtype)
     for n in range(g.batch):
         for o in range(g.out_channels):
@@ -50,12 +56,14 @@ def conv2d_naive(
 
 
 def _pool_naive(
-    op: str, reduce: Callable[..., np.ndarray], x: np.ndarray, kernel_size: Size, stride: Size | None,
-    padding: Size, fill: float, dilation: Size = 1, ceil_mode: bool = False,
+    op: str, reduce: Callable[..., np.ndarray], x: np.ndarray, kernel_size: Size,
+    stride: Size | None, padding: Size, fill: float, dilation: Size = 1,
+    ceil_mode: bool = False,
 ) -> np.ndarray:
     call = pool_call(op, x, kernel_size, stride, padding, dilation, ceil_mode)
     (kh, kw), (sh, sw), (dh, dw) = call.kernel, call.stride, call.dilation
-    # ``fill`` around the input, and past its bottom and right where a ceil-mode window hangs over.
+    # ``fill`` around the input, and past its bottom and right where a ceil-mode
+    # window hangs over.
     xp = pad2d(call.x, call.padding, fill, extra=call.overhang())
     out = np.zeros(call.x.shape[:2] + call.out, call.x.dtype)
     for y in range(call.out[0]):

@@ -164,12 +164,15 @@ def max_pool2d(
 
 
 def max_pool2d_backward(
-    grad_out: np.ndarray, x: np.ndarray, kernel_size: Size, stride: Size | None = None,
-    padding: Size = 0, dilation: Size = 1, ceil_mode: bool = False,
+    grad_out: np.ndarray, x: np.ndarray, kernel_size: Size,
+    stride: Size | None = None, padding: Size = 0, dilation: Size = 1,
+    ceil_mode: bool = False,
 ) -> np.ndarray:
-    """Gradient of ``max_pool2d``: each window's gradient goes to its maximum, the rest get 0.
+    """Gradient of ``max_pool2d``: each window's gradient goes to its maximum,
+    the rest get 0.
 
-    grad_out: (N, C, H_out, W_out), x: (N, C, H, W) (or both without N) -> grad_x: like x
+    grad_out: (N, C, H_out, W_out), x: (N, C, H, W) (or both without N) ->
+    grad_x: like x
     """
     op = "max_pool2d_backward"
     call = pool_call(op, x, kernel_size, stride, padding, dilation, ceil_mode)
@@ -216,18 +219,20 @@ def avg_pool2d(
 
 
 def avg_pool2d_backward(
-    grad_out: np.ndarray, x: np.ndarray, kernel_size: Size, stride: Size | None = None,
-    padding: Size = 0, ceil_mode: bool = False, count_include_pad: bool = True,
-    divisor_override: int | None = None,
+    grad_out: np.ndarray, x: np.ndarray, kernel_size: Size,
+    stride: Size | None = None, padding: Size = 0, ceil_mode: bool = False,
+    count_include_pad: bool = True, divisor_override: int | None = None,
 ) -> np.ndarray:
-    """Gradient of ``avg_pool2d``: each window's gradient is shared equally, 1 / (K_h K_w) each
-    (or 1 / the window's divisor).
+    """Gradient of ``avg_pool2d``: each window's gradient is shared equally,
+    1 / (K_h K_w) each (or 1 / the window's divisor).
 
-    grad_out: (N, C, H_out, W_out), x: (N, C, H, W) (or both without N) -> grad_x: like x
+    grad_out: (N, C, H_out, W_out), x: (N, C, H, W) (or both without N) ->
+    grad_x: like x
     """
     op = "avg_pool2d_backward"
     call = pool_call(op, x, kernel_size, stride, padding, 1, ceil_mode)
     grad_out = _check_grad_out(op, grad_out, call)
     share = grad_out / _avg_divisor(call, count_include_pad, divisor_override)
-    per_offset = np.broadcast_to(share[:, :, None, None], (*grad_out.shape[:2], *call.kernel, *call.out))
+    per_offset = np.broadcast_to(share[:, :, None, None],
+                                 (*grad_out.shape[:2], *call.kernel, *call.out))
     return call.back(per_offset)

@@ -15,13 +15,17 @@ from .module import Module
 class ResidualBlock(Module):
     """ResNet's basic block (He et al. 2016), as torchvision's ``BasicBlock``.
 
-    ``out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` with 3x3 convolutions
-    (padding 1, no bias: BatchNorm's shift takes its place). conv1 carries the stride.
-    The shortcut is the identity when the shape is unchanged, otherwise a 1x1 convolution
-    with the same stride followed by BatchNorm2d (a ``Sequential`` of the two).
+    ``out = relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))`` with 3x3
+    convolutions (padding 1, no bias: BatchNorm's shift takes its place). conv1
+    carries the stride.
+    The shortcut is the identity when the shape is unchanged, otherwise a 1x1
+    convolution with the same stride followed by BatchNorm2d
+    (a ``Sequential`` of the two).
 
-    x: (N, C_in, H, W) -> (N, C_out, H_out, W_out), ``H_out = floor((H - 1) / stride) + 1``.
-    The backward pass adds the gradients of both paths, which is what lets them flow.
+    x: (N, C_in, H, W) -> (N, C_out, H_out, W_out),
+    ``H_out = floor((H - 1) / stride) + 1``.
+    The backward pass adds the gradients of both paths, which is what lets them
+    flow.
     """
 
     def __init__(
@@ -33,13 +37,16 @@ class ResidualBlock(Module):
         dtype: npt.DTypeLike = np.float32,
     ) -> None:
         super().__init__()
-        self.conv1 = Conv2d(in_channels, out_channels, 3, stride, 1, bias=False, dtype=dtype)
+        self.conv1 = Conv2d(in_channels, out_channels, 3, stride, 1,
+                            bias=False, dtype=dtype)
         self.bn1 = BatchNorm2d(out_channels, dtype=dtype)
-        self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1, bias=False, dtype=dtype)
+        self.conv2 = Conv2d(out_channels, out_channels, 3, 1, 1,
+                            bias=False, dtype=dtype)
         self.bn2 = BatchNorm2d(out_channels, dtype=dtype)
         if self.conv1.stride != (1, 1) or in_channels != out_channels:
             self.shortcut: Module = Sequential(
-                Conv2d(in_channels, out_channels, 1, stride, bias=False, dtype=dtype),
+                Conv2d(in_channels, out_channels, 1, stride, bias=False,
+                       dtype=dtype),
                 BatchNorm2d(out_channels, dtype=dtype),
             )
         else:
