@@ -226,6 +226,11 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         shutil.rmtree(memory, ignore_errors=True)
     export_csv(course, url)
     with_manual_feedback(course, results, url)
+    review = manual_scores_to_review(results, url)
+    if review:
+        say(f"{len(review)} manual scores stand where the regrade now gives another automatic score "
+            "(the manual score counts until it is changed; the formgrader lists these cells as needing "
+            "review):\n  " + "\n  ".join(review))
     if report:
         from grading.report import write_report
         write_report(course, results, rejected, url=url)
@@ -255,6 +260,43 @@ def with_manual_feedback(course: Path, results: list[Result], url: str) -> None:
         if missed:
             say(f"nbgrader rendered no feedback page for {', '.join(missed)} ({assignment}): their pages "
                 "lack the manual scores, comments and late penalties")
+
+
+def manual_scores_to_review(results: list[Result], url: str) -> list[str]:
+    """The cells of this run's regraded submissions whose manual score differs from their new
+    automatic score, one line each: a student who fixed a failing test keeps the TA's partial
+    credit until someone looks."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    lines = []
+    with Gradebook(url) as gradebook:
+        for result in results:
+            if not result.manual or result.failed:
+                continue
+            try:
+                submission = gradebook.find_submission(result.assignment, result.student)
+            except MissingEntry:
+                continue
+            for notebook in submission.notebooks:
+                for grade in notebook.grades:
+                    if grade.manual_score is not None and grade.auto_score is not None \
+                            and grade.manual_score != grade.auto_score:
+                        lines.append(f"{result.student}/{result.assignment} {grade.name}: manual "
+                                     f"{grade.manual_score:g}, automatic now {grade.auto_score:g} "
+                                     f"of {grade.max_score:g}")
+    return lines
+
+
+def zero_scores(results: list[Result]) -> list[str]:
+    """This run's submissions that earned nothing, each with the grader's last message (the cause)."""
+    lines = []
+    for result in results:
+        earned = sum(cell.get("auto_score") or 0
+                     for cells in result.grades.values() for cell in cells.values())
+        if not result.failed and earned == 0:
+            why = one_line(result.messages[-1], 160) if result.messages else "no test passed"
+            lines.append(f"{result.student}/{result.assignment}: {why}")
+    return lines
 
 
 def names(values: list[str] | None) -> list[str] | None:
@@ -303,6 +345,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"stopped by {signal.Signals(stop.args[0]).name}: kernels ended, temporary folders removed; "
             "every submission merged so far is complete; run again to grade the rest")
         return 128 + stop.args[0]
+    zeros = zero_scores(results)
+    if zeros:
+        say(f"{len(zeros)} submissions scored 0:\n  " + "\n  ".join(zeros))
     failed = [r for r in results if r.failed]
     for result in failed:
         say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")

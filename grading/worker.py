@@ -100,6 +100,9 @@ def deduplicate(notebook) -> None:
 
 
 ROLE_KEYS = ("grade", "solution", "task", "locked", "points")
+# Only a changed flag is the student's doing: points differ too when the instructor changed them in
+# solutions/ after the release, and every student was then told their notebook had been changed.
+FLAG_KEYS = ("grade", "solution", "task", "locked")
 KEPT_KEYS = ("checksum", "cell_type")  # nbgrader's own, repaired by OverwriteCells on known cells
 
 
@@ -140,7 +143,7 @@ def set_roles(notebook, name: str, roles: dict) -> list[str]:
                                 f"({str(grade_id)[:80]!r}) that this notebook does not have (copied from "
                                 "another notebook?); it ran ungraded.")
             continue
-        if any(meta.get(key) != role.get(key) for key in ROLE_KEYS):
+        if any(bool(meta.get(key)) != bool(role.get(key)) for key in FLAG_KEYS):
             messages.append(f"{name}, cell {index + 1}: the grading metadata of cell {grade_id!r} was "
                             "changed; the assignment's own was put back.")
         kept = {key: meta[key] for key in KEPT_KEYS if isinstance(meta.get(key), str)}

@@ -637,3 +637,19 @@ def test_case_study_is_graded_in_the_sandbox(case_study):
     text = (course / "autograded" / "lenet_perfect_forward" / CASE_STUDY / f"{CASE_STUDY}.ipynb").read_text()
     assert "the target is 93%" in text
     assert all(not r.failed for r in results.values())
+
+
+def test_points_changed_in_solutions_after_the_release_are_not_the_students_doing():
+    """An instructor who changes a test's points after the release: every submission has the old
+    points. They are put right without telling the student their notebook was changed; a flag
+    that differs (a solution cell marked as graded) is still reported."""
+    from grading.worker import set_roles
+
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("grader.check(...)", metadata={
+        "nbgrader": {"grade_id": "test_a", "grade": True, "solution": False, "locked": True, "points": 1,
+                     "schema_version": 3}})])
+    roles = {"test_a": {"grade": True, "solution": False, "task": False, "locked": True, "points": 2}}
+    assert set_roles(notebook, A, roles) == []
+    assert notebook.cells[0].metadata.nbgrader.points == 2
+    notebook.cells[0].metadata.nbgrader.solution = True
+    assert "was changed" in " ".join(set_roles(notebook, A, roles))

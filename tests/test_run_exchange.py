@@ -124,6 +124,9 @@ def test_every_student_fetches_feedback_with_the_grading_messages(term):
     assert "messages from the grader" in fay["convolution_final"]
     assert "found convolution_final.ipynb: notebooks must keep their names" in fay["convolution_final"]
     assert "could not be read as a notebook" in fetched(term, "gus")[A]
+    said = " ".join(term["first"].stderr.split())
+    assert "2 submissions scored 0:" in said and "fay/01_convolution: 01_convolution.ipynb was not " in said
+    assert "gus/01_convolution: " in said
 
 
 def test_feedback_holds_only_what_the_grader_rendered(term):
@@ -217,6 +220,7 @@ def test_regrade_keeps_manual_work_and_grades_only_what_changed(term):
     # the regraded page was rendered again from the gradebook: the manual work is in it
     assert "rendered again with the manual scores, comments and late penalties: gus" in second.stderr, \
         second.stderr[-3000:]
+    assert "gus/01_convolution test_corr2d_shape: manual 0, automatic now 1 of 1" in second.stderr
     assert_shows_comment((course / "feedback" / "gus" / A / f"{A}.html").read_text())
     assert "Score: 15.5 / 16.0" in (course / "feedback" / "gus" / A / f"{A}.html").read_text()
     set_manual(course, "ada")  # manual grading after the last run: grades.csv must follow it
