@@ -312,6 +312,30 @@ def test_changing_an_input_in_place_fails(grader):
         grader.check("corr2d", mutating_corr2d, grader.randn(3, 3), grader.randn(2, 2))
 
 
+def test_reshaping_an_input_in_place_fails_with_its_own_message(grader):
+    """``x.shape = ...`` keeps every value: the message names the shape (a StopIteration escaped)."""
+    def reshapes(x, k):
+        x.shape = (x.size,)
+        x.shape = (3, 3) if x.size == 9 else x.shape
+        k.shape = (k.size, 1)
+        return np.zeros((2, 2))
+
+    with pytest.raises(GradingError, match=r"changed the shape of its argument k in place \(from \(2, 2\) "
+                                           r"to \(4, 1\)\)"):
+        grader.check("corr2d", reshapes, grader.randn(3, 3), grader.randn(2, 2))
+
+
+def test_integer_arrays_arrive_as_integer_labels(grader):
+    """A dataset's labels are int64, and index arrays: a test must pass them as such."""
+    def accuracy(logits, labels):
+        assert labels.dtype == np.int64 and logits.dtype == np.float64
+        return float(np.mean(logits[np.arange(len(labels)), labels] == logits.max(axis=1)))
+
+    grader.check("accuracy", accuracy, grader.array([[0, 1], [1, 0], [0, 1], [1, 0]]),
+                 grader.labels([1, 0, 0, 0]), expected=0.75)
+    grader.check("accuracy", accuracy, grader.randn(50, 10, seed=1), grader.randlabels(10, 50, seed=2))
+
+
 def test_the_students_stderr_stays_out_of_the_cell(grader, capsys):
     def noisy(x, k):
         print("progress", file=sys.stderr)
@@ -523,6 +547,13 @@ def test_case_study_checks(grader):
             nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
     for what in ("output", "parameters", "layers", "backward"):
         grader.check_lenet(lenet, what)
+
+    def no_relu_after_c3():  # a student's audit: without activations it still learns the digits
+        return nn.Sequential(
+            nn.Conv2d(1, 6, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(6, 16, 5), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(), nn.Linear(84, 10))
+    with pytest.raises(GradingError, match="build_lenet: no ReLU after C3: a missing activation"):
+        grader.check_lenet(no_relu_after_c3, "layers")
 
     def train_epoch(model, loss_fn, optimizer, batches):
         total, count = 0.0, 0

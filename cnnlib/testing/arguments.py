@@ -29,10 +29,19 @@ def _to_array(t):
     return _np_array(t[1], dtype=np.float64).reshape(t[0])
 
 
+def _to_labels(t):
+    return _np_array([int(v) for v in t[1]], dtype=np.int64).reshape(t[0])
+
+
+ARRAY_KINDS = ("array", "labels")  # float64 arrays; int64 class labels, as real data has them
+
+
 def _freeze(value):
-    """Arguments as immutable values: arrays become tensors, the rest must be plain data."""
+    """Arguments as immutable values: arrays become tensors (integer arrays stay integer: class
+    labels index arrays), the rest must be plain data."""
     if value.__class__ is _NDARRAY:
-        return ("array", _from_array(value, "an argument"))
+        kind = "labels" if value.dtype.kind in "iu" else "array"
+        return (kind, _from_array(value, "an argument"))
     if value.__class__ is _Objective:
         return ("objective", value.frozen())
     if value is None or value.__class__ in (int, float, bool, str):
@@ -51,6 +60,8 @@ def _thaw(frozen):
     kind, value = frozen
     if kind == "array":
         return _to_array(value)
+    if kind == "labels":
+        return _to_labels(value)
     if kind == "objective":
         return _Objective(value)
     return value  # "plain" data, or an "object" the case study hands over as it is
@@ -79,7 +90,7 @@ def _describe_call(name: str, spec: _Spec, args: tuple, kwargs: dict) -> str:
     names = [p for p, _ in spec.params]
     parts = []
     for key, (kind, value) in [*zip(names, args), *kwargs.items()]:
-        if kind == "array":
+        if kind in ARRAY_KINDS:
             parts.append(f"{key} of shape {value[0]}" if _size(value[0]) > 12 else
                          f"{key}={_format(list(value[1]), value[0])}")
         elif kind == "objective":

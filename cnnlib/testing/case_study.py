@@ -208,6 +208,30 @@ def _check_feature_maps(model, x) -> None:
         raise GradingError(f"build_lenet: {len(maps)} conv and pooling layers before C5, expected 4\n"
                            f"  LeNet-5 has two conv and two pooling layers before C5, this model has "
                            f"{[kind for kind, _ in maps]}")
+    _check_activations(model)
+
+
+_WEIGHTED = ("Conv2d", "Linear")
+# neither a layer with weights nor a nonlinearity
+_PASSIVE = ("Flatten", "Dropout", "BatchNorm2d", "BatchNorm1d")
+
+
+def _check_activations(model) -> None:
+    """A ReLU after C1, C3, C5 and F6: without them the layers with weights compose to one linear
+    map, pooling aside (such a model still learns the digits, so the training tests cannot tell)."""
+    __tracebackhide__ = True
+    kinds = [m.__class__.__name__ for m in model.modules() if not list(m.children())]
+    kinds = [k for k in kinds if k not in _PASSIVE]
+    weighted = [i for i, kind in enumerate(kinds) if kind in _WEIGHTED]
+    stages = ("C1", "C3", "C5", "F6")
+    for stage, (index, following) in zip(stages, zip(weighted, weighted[1:])):
+        between = kinds[index + 1:following]
+        if "ReLU" not in between:
+            raise GradingError(
+                f"build_lenet: no ReLU after {stage}: a missing activation?\n"
+                f"  after {stage} ({kinds[index]}) comes {', '.join(between) or kinds[following]}, with no "
+                "ReLU before the next layer with weights; without the activations the conv and linear "
+                "layers compose to a single linear map. LeNet-5 here: ReLU after C1, C3, C5 and F6.")
 
 
 def _softmax_step(weight, bias, x, y, rows, classes, features):

@@ -58,6 +58,15 @@ class Checker:
         """A float64 array of ``shape`` holding whole numbers in [low, high)."""
         return inputs.randint(low, high, *shape, seed=self.seed(seed))
 
+    def randlabels(self, classes: int, *shape: int, seed: int = 0):
+        """An int64 array of class labels in [0, classes) (see :func:`cnnlib.testing.inputs.randlabels`)."""
+        return inputs.randlabels(classes, *shape, seed=self.seed(seed))
+
+    @staticmethod
+    def labels(literal):
+        """An int64 array of class labels from (nested) lists, as a dataset's labels are."""
+        return inputs.labels(literal)
+
     def cubic(self, size: int, seed: int = 0, scale: float = 1.0):
         """A test function for ``numerical_gradient`` (see :func:`cnnlib.testing.inputs.cubic`)."""
         return inputs.cubic(size, seed=self.seed(seed), scale=scale)

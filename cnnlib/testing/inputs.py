@@ -24,6 +24,18 @@ def randint(low: int, high: int, *shape: int, seed: int = 0) -> np.ndarray:
                      dtype=np.float64).reshape(shape)
 
 
+def labels(literal) -> np.ndarray:
+    """An int64 array of class labels from (nested) lists, as a dataset's labels are."""
+    shape, values = _flatten(literal)
+    return _np_array([int(v) for v in values], dtype=np.int64).reshape(shape)
+
+
+def randlabels(classes: int, *shape: int, seed: int = 0) -> np.ndarray:
+    """An int64 array of ``shape`` holding class labels in [0, classes)."""
+    rng = random.Random(seed)
+    return _np_array([rng.randrange(classes) for _ in range(_size(shape))], dtype=np.int64).reshape(shape)
+
+
 def array(literal) -> np.ndarray:
     """A float64 array from nested lists (the test cells' hand-computed examples)."""
     shape, values = _flatten(literal)

@@ -5,7 +5,7 @@ import sys
 import threading
 import warnings
 
-from cnnlib.testing.arguments import _from_array, _Objective, _thaw
+from cnnlib.testing.arguments import ARRAY_KINDS, _from_array, _Objective, _thaw
 from cnnlib.testing.errors import GradingError
 from cnnlib.testing.errors import refuse as _refuse
 from cnnlib.testing.integrity import (
@@ -163,9 +163,14 @@ def _check_unchanged(name, spec, args, kwargs, frozen_args, frozen_kwargs) -> No
     pairs = [*((names[i] if i < len(names) else str(i), args[i], frozen_args[i]) for i in range(len(args))),
              *((k, kwargs[k], v) for k, v in frozen_kwargs.items())]
     for label, value, (kind, before) in pairs:
-        if kind != "array":
+        if kind not in ARRAY_KINDS:
             continue
         now = _from_array(value, "an argument")
+        if now[0] != before[0]:  # ``x.shape = ...`` or ``x.resize(...)``: the values may all be equal
+            raise GradingError(
+                f"{name}: changed the shape of its argument {label} in place\n  {name} changed the shape "
+                f"of its argument {label} in place (from {before[0]} to {now[0]}): use reshape, which "
+                "returns a new view, instead of assigning to .shape.")
         if now != before:
             where = next(i for i in range(len(now[1])) if now[1][i] != before[1][i])
             position = ", ".join(str(i) for i in _unravel(where, now[0]))

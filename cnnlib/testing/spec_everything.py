@@ -28,8 +28,8 @@ def _transpose_mistakes(a):
     if a["bias"] is not None:
         yield "a missing bias", lambda: _transpose_ref(a, bias=None)
     if _pair(a["padding"]) != (0, 0):
-        yield "padding added instead of cropped: conv_transpose2d's padding removes P from each side", \
-            lambda: _transpose_ref(a, padding=0)
+        yield "the padding ignored (nothing cropped): conv_transpose2d's padding removes P rows and " \
+              "columns from each side of the full output", lambda: _transpose_ref(a, padding=0)
 
 
 def _separable(a):
