@@ -18,7 +18,7 @@ import scipy.signal
 
 import cnnlib.functional as F
 import cnnlib.testing
-from cnnlib.testing import Checker, GradingError
+from cnnlib.testing import Checker, GradingError, inputs
 from cnnlib.testing import references as R
 from cnnlib.testing import tensors as T
 
@@ -351,6 +351,21 @@ def test_speed_budget(grader):
         grader.check_speed("conv2d_im2col", conv2d, x, w, b, padding=1, budget=0.0)
 
 
+def test_a_speed_answer_cached_on_the_public_inputs_fails_when_graded():
+    """An attacker's audit: the answer computed in an earlier, untimed cell for the test cell's
+    seeds, returned at once. Graded (with a secret), the timed inputs are changed by the secret."""
+    x, w, b = (inputs.randn(1, 2, 8, 8, seed=1), inputs.randn(2, 2, 3, 3, seed=2), inputs.randn(2, seed=3))
+    cached = conv2d(x, w, b, padding=1)
+
+    def instant(x, weight, bias, stride=1, padding=0):
+        return cached.copy()
+
+    Checker().check_speed("conv2d_im2col", instant, x, w, b, padding=1, budget=5.0)  # a student's own run
+    with pytest.raises(GradingError, match="conv2d_im2col: "):
+        Checker(secret=b"term secret").check_speed("conv2d_im2col", instant, x, w, b, padding=1, budget=5.0)
+    Checker(secret=b"term secret").check_speed("conv2d_im2col", conv2d, x, w, b, padding=1, budget=5.0)
+
+
 def test_numerical_gradient_check(grader):
     def central(f, x, eps=1e-6):
         grad = np.zeros_like(x)
@@ -590,3 +605,13 @@ def test_a_model_too_large_to_run_is_refused_before_it_runs(grader, layer):
     model = nn.Sequential(first, nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10))
     with pytest.raises(GradingError, match=r"build_lenet: a forward pass on 2 images would need a [\d,]+ MB"):
         grader.check_lenet(lambda: model, "output")
+
+
+def test_a_huge_answer_is_refused_before_it_is_read(grader):
+    """A 63 MB boolean array became 2.5 GB of Python floats in the checker, and the grading process
+    ran out of memory: the student scored 0 on the whole assignment."""
+    def huge(x, k):
+        return np.zeros((8000, 8000), dtype=bool)
+
+    with pytest.raises(GradingError, match=r"corr2d: an array of shape \(8000, 8000\) \(64,000,000 values\)"):
+        grader.check("corr2d", huge, grader.randn(3, 3), grader.randn(2, 2))

@@ -8,6 +8,8 @@ from cnnlib.testing.integrity import _NDARRAY, _np_array
 from cnnlib.testing.spec import _REQUIRED, _Spec
 from cnnlib.testing.tensors import _format, _size, _tensor
 
+MAX_VALUES = 2_000_000  # ten times the largest array a test cell makes (200,704 values)
+
 
 def _from_array(value, what: str) -> tuple:
     """A NumPy array as a tensor, read through NumPy's own ndarray type."""
@@ -22,6 +24,10 @@ def _from_array(value, what: str) -> tuple:
     if value.dtype.kind not in "biuf":
         raise GradingError(f"{what}: an array of dtype {value.dtype} instead of numbers (float64)\n"
                            f"  {what} has dtype {value.dtype}: expected numbers (float64)")
+    if value.size > MAX_VALUES:  # each value becomes a Python float here (32 bytes, of 1 for a bool)
+        raise GradingError(f"{what}: an array of shape {value.shape} ({value.size:,} values), far larger "
+                           f"than any answer here\n  {what} has {value.size:,} values; the checker reads at "
+                           f"most {MAX_VALUES:,}: check the shape you return")
     return _tensor(value.shape, [float(v) for v in value.reshape(-1).tolist()])
 
 
