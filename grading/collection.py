@@ -68,25 +68,43 @@ def claimed_time(folder: Path) -> tuple[str | None, datetime | None]:
         return None, None
 
 
-def arrival(inbound: Path | None, student: str, assignment: str, text: str) -> datetime | None:
-    """When the exchange's record ``student+assignment+<text>+...`` last changed (None if absent)."""
+def arrival(inbound: Path | None, student: str, assignment: str) -> datetime | None:
+    """When the exchange's record that ``nbgrader collect`` takes last changed: of the records
+    ``student+assignment+<time>+...``, the one whose name holds the latest time (None if none).
+
+    The record is found by its name's time, as collect finds it, not by what ``timestamp.txt``
+    says: the inbound folder is writable by every student, so a record's name and its
+    ``timestamp.txt`` may disagree, and a record may have no ``timestamp.txt`` at all."""
+    from nbgrader.utils import parse_utc
+
     if inbound is None:
         return None
-    prefix = f"{student}+{assignment}+{text}"
+    prefix = f"{student}+{assignment}+"
+    records = []
     try:
-        times = [entry.stat(follow_symlinks=False).st_ctime for entry in os.scandir(inbound)
-                 if entry.name == prefix or entry.name.startswith(prefix + "+")]
+        for entry in os.scandir(inbound):
+            if not entry.name.startswith(prefix):
+                continue
+            try:
+                named = parse_utc(entry.name[len(prefix):].split("+")[0])
+            except (ValueError, OverflowError, TypeError):
+                continue
+            records.append((named.replace(tzinfo=None), entry.stat(follow_symlinks=False).st_ctime))
     except OSError:
         return None
-    return datetime.fromtimestamp(max(times), timezone.utc) if times else None
+    return datetime.fromtimestamp(max(records)[1], timezone.utc) if records else None
 
 
 def submission_time(folder: Path, student: str, assignment: str, inbound: Path | None):
-    """(time, notes): the claimed time, raised to the exchange's arrival time when that is later."""
+    """(time, notes): the claimed time, raised to the exchange's arrival time when that is later;
+    the arrival time when ``timestamp.txt`` is missing or unreadable."""
     text, claimed = claimed_time(folder)
-    if text is None:
-        return None, []
-    arrived = arrival(inbound, student, assignment, text)
+    arrived = arrival(inbound, student, assignment)
+    if claimed is None:
+        if arrived is None:
+            return None, []
+        return arrived, [f"timestamp.txt is missing or unreadable; the time the submission reached the "
+                         f"exchange, {arrived:%Y-%m-%d %H:%M:%S} UTC, is used."]
     if arrived is not None and arrived - claimed > SLACK:
         return arrived, [f"timestamp.txt says {one_line(text)}, but the submission reached the exchange at "
                          f"{arrived:%Y-%m-%d %H:%M:%S} UTC; that time is used."]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 from grading import intake
@@ -83,8 +84,12 @@ def take(folder: Path) -> tuple[dict[str, bytes], list[str]]:
 
 
 def pack(student: str, assignment: str, folder: Path, course: Path, template: bytes, notebooks: dict,
-         limits: Limits) -> Job:
-    """The job for the submission in ``folder``; never raises for what the folder holds."""
+         limits: Limits, timestamp: datetime | None = None) -> Job:
+    """The job for the submission in ``folder``; never raises for what the folder holds.
+
+    Its ``timestamp.txt`` is the submission time the run decided (``timestamp``, see
+    :func:`grading.collection.submission_time`), not the student's file: nbgrader autograde
+    failed on a file it could not parse, and the notebook scored 0."""
     job = Job(student, assignment, {}, [], template, (course / "nbgrader_config.py").read_text(), notebooks,
               limits)
     job.refused = intake.unsafe_name(student) or intake.unsafe_name(assignment)
@@ -99,6 +104,10 @@ def pack(student: str, assignment: str, folder: Path, course: Path, template: by
     except Exception as error:  # whatever the submission holds, it is this submission's zero
         job.refused = (f"The submission could not be taken in ({type(error).__name__}: "
                        f"{intake.shown(str(error))}); it scores 0.")
+        return job
+    job.files.pop("timestamp.txt", None)
+    if timestamp is not None:
+        job.files["timestamp.txt"] = f"{timestamp.astimezone(timezone.utc):%Y-%m-%d %H:%M:%S.%f} UTC".encode()
     return job
 
 

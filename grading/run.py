@@ -128,7 +128,8 @@ def jobs_for(course: Path, todo: list[Submission], template: Path, cells: dict,
     """The jobs (data) for ``todo``, taken from the submission folders one at a time."""
     data = template.read_bytes()
     for sub in todo:
-        yield pack(sub.student, sub.assignment, sub.folder, course, data, cells[sub.assignment], limits)
+        yield pack(sub.student, sub.assignment, sub.folder, course, data, cells[sub.assignment], limits,
+                   sub.timestamp)
 
 
 def grade_all(course, todo, work, cluster, stopper, limits, check_setup, progress, prints, records, url,

@@ -39,14 +39,15 @@ def test_a_late_submission_loses_what_the_course_says(tmp_path):
                           timeout=120, env={**os.environ, "PATH": path})
     assert done.returncode == 0, done.stderr
     for student, stamp in (("on_time", "2026-03-02 11:59:00.000000 UTC"),
-                           ("late", "2026-03-03 09:00:00.000000 UTC")):
+                           ("late", "2026-03-03 09:00:00.000000 UTC"),
+                           ("garbled", "the day before the deadline")):  # nbgrader failed on it: 0
         corpus.write(corpus.filled(A), course / "submitted" / student / A, A)
         (course / "submitted" / student / A / "timestamp.txt").write_text(stamp)
     grade(course, workers=1, progress=False, report=False)
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     points = {s: [float(rows[s][k]) for k in ("raw_score", "late_submission_penalty", "score")] for s in rows}
-    assert points == {"on_time": [16.0, 0.0, 16.0], "late": [16.0, 16.0, 0.0]}
+    assert points == {"on_time": [16.0, 0.0, 16.0], "late": [16.0, 16.0, 0.0], "garbled": [16.0, 0.0, 16.0]}
     page = html.unescape((course / "feedback" / "late" / A / f"{A}.html").read_text())
     assert "Late submission penalty (Score: -16.0)" in page  # rendered again from the gradebook
     assert "<script src=" not in page  # ... by the same exporter as the grader's pages

@@ -72,7 +72,26 @@ def test_a_claimed_time_earlier_than_the_exchange_record_is_raised_to_it(tmp_pat
     when, notes = collection.submission_time(folder, "ada", A, inbound)
     assert when.year >= 2024 and "reached the exchange" in notes[0]
     (folder / "timestamp.txt").write_text("not a time\x1b[2J")
-    assert collection.submission_time(folder, "ada", A, inbound) == (None, [])
+    when, notes = collection.submission_time(folder, "ada", A, inbound)  # the record's time stands
+    assert when.year >= 2024 and "timestamp.txt is missing or unreadable" in notes[0]
+    assert "\x1b" not in notes[0]
+    (folder / "timestamp.txt").unlink()
+    assert collection.submission_time(folder, "ada", A, inbound)[0] == when
+    assert collection.submission_time(folder, "ada", A, None) == (None, [])  # no exchange: as nbgrader
+
+
+def test_the_record_collect_takes_is_found_by_its_name_not_by_the_claim(tmp_path):
+    """An attacker's audit: the inbound folder is every student's to write, so a record may be named
+    with one time and hold a timestamp.txt with another (the lookup went by the file's text)."""
+    folder, inbound = tmp_path / "submitted" / "ada" / A, tmp_path / "inbound"
+    folder.mkdir(parents=True)
+    inbound.mkdir()
+    (folder / "timestamp.txt").write_text("2020-01-01 10:00:00.000000 UTC")
+    (inbound / f"ada+{A}+2099-01-01 00:00:00.000000 UTC+abc").mkdir()  # collect takes the latest name
+    (inbound / f"ada+{A}+not a time+abc").mkdir()
+    (inbound / f"bob+{A}+2020-01-01 10:00:00.000000 UTC+abc").mkdir()
+    when, notes = collection.submission_time(folder, "ada", A, inbound)
+    assert when.year >= 2024 and "reached the exchange" in notes[0]
 
 
 def test_feedback_folder_is_complete_and_made_only_of_what_the_grader_writes(tmp_path):
