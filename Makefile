@@ -74,14 +74,16 @@ release: $(STAMP)
 # Grading a class: the submissions under submitted/ that changed since they were last graded
 # (FORCE=1: all), ASSIGNMENT=/STUDENT= to choose (names, comma-separated), each kernel in a bubblewrap
 # sandbox, on an embedded Dask cluster of WORKERS processes (default: all cores) or the one at
-# SCHEDULER=tcp://host:8786, into the gradebook at DB_URL= (default: gradebook.db).
+# SCHEDULER=tcp://host:8786, into the gradebook at DB_URL= (default: gradebook.db), TIMEOUT=
+# seconds per notebook (default 600).
 # Exit 1: the machinery failed on a submission; 2: the setup is broken (an assignment's own
-# solution does not score full marks), nothing graded.
+# solution does not score full marks) or a name matches nothing, nothing graded.
 .PHONY: grade demo-class sandbox
 grade: $(STAMP) sandbox
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(PY) -m grading.run --course . $(if $(WORKERS),--workers $(WORKERS)) \
 	  $(if $(ASSIGNMENT),--assignment "$(ASSIGNMENT)") $(if $(STUDENT),--student "$(STUDENT)") $(if $(FORCE),--force) \
-	  $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(DB_URL),--db-url "$(DB_URL)")
+	  $(if $(SCHEDULER),--scheduler "$(SCHEDULER)") $(if $(DB_URL),--db-url "$(DB_URL)") \
+	  $(if $(TIMEOUT),--timeout "$(TIMEOUT)")
 
 # A shipped demo class in submitted/, to try `make grade` on.
 demo-class: $(STAMP)

@@ -139,8 +139,8 @@ def export_csv(course: Path, url: str | None = None) -> Path:
             open(partial, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(CSV_KEYS)
-        for assignment in gradebook.assignments:
-            for student in gradebook.students:
+        for assignment in sorted(gradebook.assignments, key=lambda a: a.name):  # stable, for diffs
+            for student in sorted(gradebook.students, key=lambda s: s.id):
                 try:
                     sub = gradebook.find_submission(assignment.name, student.id)
                     got = (sub.timestamp, sub.score, sub.late_submission_penalty, "yes")

@@ -28,6 +28,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 MISTAKE = re.compile(r"Your answer is exactly what you get with (.+?)\.?\s*$", re.MULTILINE)
+# a detail line wrapped by cnnlib.testing.errors: its continuation is indented two more spaces
+WRAPPED = re.compile(r"\n {4,}(?=\S)")
 STOPPED = "GradingStopped"  # grading.execute's ename for cells it stopped or did not run
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;vertical-align:top;"
          "border-bottom:1px solid #ddd;text-align:left}.full{color:#2a7}.blank,.not-graded{color:#a33}")
@@ -63,6 +65,16 @@ def read_gradebook(course: Path, url: str | None = None) -> dict:
     return data
 
 
+def non_submitters(course: Path, url: str | None = None) -> dict[str, list[str]]:
+    """assignment -> the gradebook's students with no submission of it (grades.csv's "no" rows)."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(url or course_url(course)) as gradebook:
+        everyone = {student.id for student in gradebook.students}
+        return {a.name: sorted(everyone - {sub.student.id for sub in a.submissions})
+                for a in gradebook.assignments}
+
+
 def notebook_findings(folder: Path) -> tuple[list[str], bool, bool]:
     """(named mistakes, any cell stopped or not run, graded at all) from an autograded folder."""
     mistakes, stopped, graded = [], False, False
@@ -78,6 +90,7 @@ def notebook_findings(folder: Path) -> tuple[list[str], bool, bool]:
                     continue
                 stopped |= output.get("ename") == STOPPED
                 text = str(output.get("evalue", "")) + "\n" + "\n".join(output.get("traceback", []))
+                text = WRAPPED.sub(" ", text)  # the checker's wrapped detail lines, one line again
                 mistakes += sorted({m.split(":")[0].strip() for m in MISTAKE.findall(text)})
     return mistakes, stopped, graded
 
@@ -125,7 +138,8 @@ def plots(assignment: str, by_student: dict) -> str:
             f"<tr><th>test cell</th><th>passed</th></tr>{rates}</table></details>")
 
 
-def assignment_section(course: Path, assignment: str, by_student: dict, records: dict) -> str:
+def assignment_section(course: Path, assignment: str, by_student: dict, records: dict,
+                       absent: list[str] = ()) -> str:
     rows, mistakes, examples = [], Counter(), defaultdict(list)
     statuses = Counter()
     for student in sorted(by_student):
@@ -144,8 +158,10 @@ def assignment_section(course: Path, assignment: str, by_student: dict, records:
     common = "".join(row(html.escape(m), n, html.escape(", ".join(examples[m][:3])))
                      for m, n in mistakes.most_common(10)) or row("none recognised", "", "")
     summary = ", ".join(f"{n} {s}" for s, n in sorted(statuses.items()))
+    missing = (f"<p class='blank'>{len(absent)} did not submit: {html.escape(', '.join(absent))}.</p>"
+               if absent else "")
     return (f"<h2 id='{quote(assignment)}'>{html.escape(assignment)}</h2><p>{len(by_student)} students: "
-            f"{summary}.</p>{plots(assignment, by_student)}<h3>Most common named mistakes</h3>"
+            f"{summary}.</p>{missing}{plots(assignment, by_student)}<h3>Most common named mistakes</h3>"
             "<table><tr><th>mistake (the checker's name for it)</th><th>students</th><th>for example</th>"
             "</tr>"
             f"{common}</table><h3>Students</h3><table><tr><th>student</th><th>score</th><th>status</th>"
@@ -165,7 +181,9 @@ def write_report(course: Path, results=None, rejected=(), name: str = "grading_r
                           for r in rejected)
         parts.append("<h2>Folders not graded</h2><table><tr><th>folder</th><th>assignment</th><th>why</th>"
                      f"</tr>{refused}</table>")
-    parts += [assignment_section(course, a, data[a], records) for a in sorted(data) if data[a]]
+    absent = non_submitters(course, url)
+    parts += [assignment_section(course, a, data[a], records, absent.get(a, []))
+              for a in sorted(data) if data[a]]
     slow = sorted(records.values(), key=lambda r: -r.get("seconds", 0))[:10]
     slowest = "".join(row(html.escape(r["student"]), html.escape(r["assignment"]),
                           f"{r.get('seconds', 0):.1f}") for r in slow)

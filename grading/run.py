@@ -205,7 +205,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         with Stopper() if main else nullcontext(Stopper()) as stopper:
             limits = limits or Limits()
             assignments = sorted({s.assignment for s in todo})
-            say(f"{len(todo)} submissions to grade; updating the gradebook from solutions/ "
+            say(f"{len(todo)} submission{'s' * (len(todo) != 1)} to grade; updating the gradebook from solutions/ "
                 f"({', '.join(assignments)}) while the grading workers start")
             with ThreadPoolExecutor(1, thread_name_prefix="gradebook") as side:  # beside the cluster's start
                 template = side.submit(build_template, course, assignments, work, url)
@@ -324,7 +324,7 @@ def parse(argv: list[str] | None):
     parser.add_argument("--memory-mb", type=int, default=2048,
                         help="memory per kernel (address space; a cgroup where the machine allows)")
     parser.add_argument("--db-url", default=None, help=DB_URL_HELP)
-    parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--no-report", action="store_true", help="do not write grading_report.html")
     return parser.parse_args(argv)
 
 
@@ -348,11 +348,11 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.args[0]
     zeros = zero_scores(results)
     if zeros:
-        say(f"{len(zeros)} submissions scored 0:\n  " + "\n  ".join(zeros))
+        say(f"{len(zeros)} submission{'s' * (len(zeros) != 1)} scored 0:\n  " + "\n  ".join(zeros))
     failed = [r for r in results if r.failed]
     for result in failed:
         say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")
-    say(f"{len(results)} submissions graded in {time.perf_counter() - start:.1f} s; "
+    say(f"{len(results)} submission{'s' * (len(results) != 1)} graded in {time.perf_counter() - start:.1f} s; "
         f"grades.csv, feedback/, grading_report.html in {args.course.resolve()}")
     return 1 if failed else 0
 

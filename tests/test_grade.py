@@ -653,3 +653,18 @@ def test_points_changed_in_solutions_after_the_release_are_not_the_students_doin
     assert notebook.cells[0].metadata.nbgrader.points == 2
     notebook.cells[0].metadata.nbgrader.solution = True
     assert "was changed" in " ".join(set_roles(notebook, A, roles))
+
+
+def test_the_report_lists_who_did_not_submit(run, tmp_path):
+    """grades.csv had their "no" rows, but the report left them out (an instructor's term)."""
+    from nbgrader.api import Gradebook
+
+    from grading.report import write_report
+
+    course, *_ = run
+    shutil.copy(course / "gradebook.db", tmp_path / "gradebook.db")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        gradebook.add_student("zz_absent")
+    page = write_report(course, [], (), name="report_with_absent.html", url=url).read_text()
+    assert "1 did not submit: zz_absent." in page

@@ -213,7 +213,7 @@ def test_regrade_keeps_manual_work_and_grades_only_what_changed(term):
     second = grade(course, "--student", "gus,ada")
     assert second.returncode == 0, second.stderr[-3000:]
     assert "unchanged since last graded" in second.stderr and "ada/01_convolution" in second.stderr
-    assert "1 submissions graded" in second.stderr
+    assert "1 submission graded" in second.stderr
     manual, extra, review, comment, score = manual_of(course, "gus")
     assert (manual, extra, review, comment) == (0.0, 0.5, True, COMMENT)
     assert score == 16.0 - 1.0 + 0.5  # the manual score stands in for the automatic one, plus extra credit
