@@ -88,13 +88,15 @@ async def ready(client, timeout: float | None = None) -> None:
     ``kernel_info`` and the IOPub status of that request came through. Older IOPub messages may stay
     queued: every reader here matches messages to its own request."""
     deadline = time.monotonic() + (timeout or 60.0)
-    while time.monotonic() < deadline:
-        asked = client.kernel_info()
+    sent: set[str] = set()  # a reply to any of them will do: one slower than a second used to be
+    while time.monotonic() < deadline:  # skipped for ever (the next read found the previous reply)
+        sent.add(client.kernel_info())
         try:
             reply = await client.get_shell_msg(timeout=1)
         except queue.Empty:
             reply = None
-        if reply is not None and reply["parent_header"].get("msg_id") == asked:
+        asked = reply["parent_header"].get("msg_id") if reply is not None else None
+        if asked in sent:
             end = time.monotonic() + 1
             while time.monotonic() < end:
                 try:
@@ -188,7 +190,9 @@ class SandboxExecute(Execute):
 
     def _score_again(self, nb, resources, cells: list[int], left_out: list[int], end: int) -> None:
         """The outputs of ``cells`` from a run of the notebook's cells before ``end`` in a fresh
-        kernel, hidden cells in place, the cells ``left_out`` run as empty ones."""
+        kernel, hidden cells in place, the cells ``left_out`` run as empty ones. A second run that
+        fails (its kernel does not start) leaves those cells unscored, with a message, and keeps
+        what the first run scored."""
         again = SandboxExecute(config=self.config)
         again.defer_hidden = False
         copy = deepcopy(nb)
@@ -196,7 +200,15 @@ class SandboxExecute(Execute):
         for index in left_out:
             copy.cells[index].source = ""
             copy.cells[index].metadata.pop("nbgrader", None)  # not run as a test either
-        copy, _ = again.preprocess(copy, deepcopy(resources))
+        try:
+            copy, _ = again.preprocess(copy, deepcopy(resources))
+        except Exception as failure:  # the first run's scores stand; these cells score 0
+            self.log.warning("the second run for the hidden tests failed: %s", failure)
+            for index in cells:
+                nb.cells[index].outputs = [error(
+                    "the hidden tests of this cell could not be run again after the notebook stopped "
+                    f"({type(failure).__name__}); they score 0")]
+            return
         for index in cells:
             nb.cells[index].outputs = copy.cells[index].outputs
 

@@ -95,7 +95,11 @@ def serve_alone(folder: str, number: int) -> None:
     import io
     import sys
 
-    pid = os.fork()
+    try:
+        pid = os.fork()
+    except BlockingIOError:  # the notebook's own processes fill the sandbox's process limit
+        end_other_processes()
+        pid = os.fork()
     if pid == 0:
         code = 1
         try:
@@ -112,6 +116,23 @@ def serve_alone(folder: str, number: int) -> None:
         raise
     if not os.path.exists(f"{folder}/reply-{number}"):
         write_reply(folder, number, {"value": None, "error": describe_error(ended(status))})
+
+
+def end_other_processes() -> None:
+    """End every process of the sandbox but this kernel (and its process 1, which no signal
+    reaches), and reap this kernel's own children: a notebook that forked up to the limit (a fork
+    bomb sleeping in its children) would otherwise leave no room for the call's child."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    while True:
+        try:
+            os.waitpid(-1, 0)
+        except ChildProcessError:
+            return
+        except OSError:
+            return
 
 
 def ended(status: int) -> BaseException:

@@ -341,7 +341,11 @@ def make_inert(path: Path) -> None:
     from grading.sanitize import sanitize_autograded
 
     if path.is_file():
-        nbformat.write(sanitize_autograded(nbformat.read(str(path), as_version=4)), str(path))
+        notebook = sanitize_autograded(nbformat.read(str(path), as_version=4))
+        mode = path.stat().st_mode
+        path.chmod(mode | 0o200)  # nbgrader leaves it read-only (as root that did not matter)
+        nbformat.write(notebook, str(path))
+        path.chmod(mode)
 
 
 def read_files(folder: Path) -> dict[str, bytes]:
@@ -367,7 +371,14 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
     graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
     submitted = private / "submitted" / job.student / job.assignment
     if not done and not graded and any(submitted.glob("*.ipynb")):
-        result.messages.append("The notebook could not be graded (nbgrader failed on it); it scores 0.")
+        # Nothing a submission holds makes nbgrader fail any more (precheck puts its notebooks right):
+        # this is the grader's failure (a kernel that did not start on a loaded machine). Marked
+        # failed, it is printed with its log, makes make grade exit 1 and is graded again next run.
+        result.failed = True
+        last = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["no log"]
+        result.messages.append(f"The notebook could not be graded: the grader failed on it "
+                               f"({intake.shown(last[0])[:200]}); it scores 0 until the next make grade "
+                               "grades it again.")
     if autograded.is_dir():
         for name in job.notebooks:
             make_inert(autograded / f"{name}.ipynb")
