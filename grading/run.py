@@ -205,8 +205,8 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         with Stopper() if main else nullcontext(Stopper()) as stopper:
             limits = limits or Limits()
             assignments = sorted({s.assignment for s in todo})
-            say(f"{len(todo)} submission{'s' * (len(todo) != 1)} to grade; updating the gradebook from solutions/ "
-                f"({', '.join(assignments)}) while the grading workers start")
+            say(f"{len(todo)} submission{'s' * (len(todo) != 1)} to grade; updating the gradebook from "
+                f"solutions/ ({', '.join(assignments)}) while the grading workers start")
             with ThreadPoolExecutor(1, thread_name_prefix="gradebook") as side:  # beside the cluster's start
                 template = side.submit(build_template, course, assignments, work, url)
                 cluster = Cluster(max(1, workers or os.cpu_count() or 1), scheduler, str(memory))
@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     failed = [r for r in results if r.failed]
     for result in failed:
         say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")
-    say(f"{len(results)} submission{'s' * (len(results) != 1)} graded in {time.perf_counter() - start:.1f} s; "
+    seconds = time.perf_counter() - start
+    say(f"{len(results)} submission{'s' * (len(results) != 1)} graded in {seconds:.1f} s; "
         f"grades.csv, feedback/, grading_report.html in {args.course.resolve()}")
     return 1 if failed else 0
 
