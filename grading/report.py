@@ -31,8 +31,14 @@ MISTAKE = re.compile(r"Your answer is exactly what you get with (.+?)\.?\s*$", r
 # a detail line wrapped by cnnlib.testing.errors: its continuation is indented two more spaces
 WRAPPED = re.compile(r"\n {4,}(?=\S)")
 STOPPED = "GradingStopped"  # grading.execute's ename for cells it stopped or did not run
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto}td,th{padding:2px 8px;vertical-align:top;"
-         "border-bottom:1px solid #ddd;text-align:left}.full{color:#2a7}.blank,.not-graded{color:#a33}")
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 8px}"
+         "img{max-width:100%;height:auto}table{display:block;overflow-x:auto}"
+         "td,th{padding:2px 8px;vertical-align:top;border-bottom:1px solid #ddd;text-align:left}"
+         ".full{color:#2a7}.blank,.not-graded{color:#a33}")
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def row(*cells) -> str:
@@ -173,9 +179,11 @@ def write_report(course: Path, results=None, rejected=(), name: str = "grading_r
     """The report for every submission in the gradebook (``results``, this run's, are in the records);
     ``rejected``: folders that could not be graded as named (:class:`grading.collection.Rejected`)."""
     data, records = read_gradebook(course, url), select.load(course)
-    parts = [f"<!doctype html><html><head><meta charset=utf-8><title>Grading report</title>"
+    parts = [f"<!doctype html><html><head><meta charset=utf-8><meta name=viewport "
+             f"content='width=device-width, initial-scale=1'><title>Grading report</title>"
              f"<style>{STYLE}</style></head><body><h1>Grading report</h1>"
-             f"<p>{sum(map(len, data.values()))} submissions in {len(data)} assignments.</p>"]
+             f"<p>{plural(sum(map(len, data.values())), 'submission')} in {plural(len(data), 'assignment')}"
+             ".</p>"]
     if rejected:
         refused = "".join(row(html.escape(r.student), html.escape(r.assignment), html.escape(r.message))
                           for r in rejected)

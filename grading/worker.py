@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -332,6 +333,17 @@ def run_converter(kind, config, assignment: str, student: str = "*") -> tuple[bo
         log.removeHandler(handler)
 
 
+EXCEPTION_LINE = re.compile(r"^\s*[\w.]*(Error|Exception|Exit|Interrupt)\b:?.*$")
+
+
+def cause(log: str) -> str:
+    """The first exception a converter's log names other than nbgrader's own summary of it (for
+    "Kernel didn't respond in 60 s", not "Please see the above traceback"), else its last line."""
+    lines = [line.strip() for line in log.splitlines() if line.strip()]
+    named = [line for line in lines if EXCEPTION_LINE.match(line) and "NbGraderException" not in line]
+    return (named or lines[-1:] or ["no log"])[0]
+
+
 def make_inert(path: Path) -> None:
     """Rewrite an autograded notebook with nothing in it that runs when the formgrader shows it to the
     instructor (the student's HTML, script and widget outputs, raw HTML in Markdown; see
@@ -375,9 +387,8 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
         # this is the grader's failure (a kernel that did not start on a loaded machine). Marked
         # failed, it is printed with its log, makes make grade exit 1 and is graded again next run.
         result.failed = True
-        last = [line for line in log.strip().splitlines() if line.strip()][-1:] or ["no log"]
         result.messages.append(f"The notebook could not be graded: the grader failed on it "
-                               f"({intake.shown(last[0])[:200]}); it scores 0 until the next make grade "
+                               f"({intake.shown(cause(log))[:200]}); it scores 0 until the next make grade "
                                "grades it again.")
     if autograded.is_dir():
         for name in job.notebooks:

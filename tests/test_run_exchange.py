@@ -292,12 +292,16 @@ def test_report_loads_offline_in_chromium_and_its_links_resolve(term):
             images = page.eval_on_selector_all("img", "els => els.map(e => e.naturalWidth)")
             links = page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)")
             headings = page.inner_text("body")
+            phone = browser.new_page(viewport={"width": 390, "height": 800})
+            phone.goto(page_path.as_uri(), wait_until="load", timeout=30_000)
+            phone_width = phone.evaluate("document.documentElement.scrollWidth")
         finally:
             browser.close()
     assert all(url.startswith(("file://", "data:")) for url in requests), requests
     assert images and all(width > 100 for width in images)  # the plots decoded
     assert len(links) >= 5 and all(Path(unquote(urlparse(link).path)).is_file() for link in links), links
     assert "Most common named mistakes" in headings and "Slowest submissions" in headings
+    assert phone_width <= 390, f"the report scrolls sideways on a phone: {phone_width} px"
 
 
 def test_a_refresh_that_nbgrader_fails_on_keeps_the_students_page(term):
