@@ -126,8 +126,8 @@ def late_preprocessor(course: Path):
 def assign_late_penalties(course: Path, submission) -> bool:
     """Each notebook's late penalty, from the submission's time and the assignment's due date, as
     nbgrader's autograde assigns it, in the course's gradebook (its due dates and extensions are
-    the instructor's; a grading process has a copy); whether there is one. Without a due date, or with ``penalty_method = "none"`` (nbgrader's
-    default), nothing is taken off."""
+    the instructor's; a grading process has a copy); whether there is one. Without a due date,
+    or with ``penalty_method = "none"`` (nbgrader's default), nothing is taken off."""
     late = submission.total_seconds_late
     preprocessor = late_preprocessor(course) if late > 0 else None
     penalised = False

@@ -152,7 +152,7 @@ class Zygote:
 # ipykernel's arguments, as after ``python -m ipykernel_launcher`` (see sandbox.bwrap_argv)
 KERNEL_ARGV = ["ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:",
                "--IPKernelApp.ignore_cwd=True", "--IPKernelApp.parent_handle=1",  # the zygote is process 1
-               f"--IPKernelApp.exec_lines=import os as _os; _os.chdir({sandbox.HOME!r}); del _os"]
+               f"--IPKernelApp.exec_lines={sandbox.FIRST_LINE}"]
 
 
 class ForkedKernel:
