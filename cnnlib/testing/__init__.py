@@ -33,8 +33,9 @@ them together). To add an exercise, write its ``spec_*`` module and add it to ``
 Known limits. Inside the student's own kernel the checks are best effort: the call monitor and
 the integrity checks see replaced builtins, NumPy comparisons and checker functions, but not
 IPython input transformers, edited files on disk, a rebound ``grader`` or a swapped
-``importlib``. ``make grade`` does not rely on them. There, each call runs in a child process
-forked for it, so threads of earlier cells do not run during it (``grading.kernel_side``); but a
+``importlib``. ``make grade`` does not rely on them. There, once a notebook has started threads,
+each call runs in a child process forked for it, so they do not run during it
+(``grading.kernel_side``); but a
 notebook that rewrites the grader's requests (or works in a subprocess, or through C code
 without a Python frame) can
 answer them with a library's result: the grade then rewards a correct answer that the
