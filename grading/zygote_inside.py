@@ -10,7 +10,9 @@ standard input, one JSON line per event on its standard output:
 - ``{"kill": true}``: the kernel and everything it started are killed.
 - When the kernel has ended (by itself, or killed), every process left in the sandbox is killed
   and reaped, the writable folders are emptied and System V IPC objects removed, and only then
-  ``{"exited": code}`` is sent. Nothing a kernel leaves behind reaches the next one; if the
+  ``{"exited": code}`` is sent (POSIX message queues and key rings, which outlive processes too,
+  are refused by the sandbox's seccomp filter, :mod:`grading.seccomp`). Nothing a kernel leaves
+  behind reaches the next one; if the
   folders cannot be emptied, the zygote exits instead (and the grader starts a new sandbox).
 - End of input: everything is killed and the zygote exits.
 
