@@ -615,3 +615,18 @@ def test_a_huge_answer_is_refused_before_it_is_read(grader):
 
     with pytest.raises(GradingError, match=r"corr2d: an array of shape \(8000, 8000\) \(64,000,000 values\)"):
         grader.check("corr2d", huge, grader.randn(3, 3), grader.randn(2, 2))
+
+
+def test_an_integer_output_array_is_named(grader):
+    """A student's audit: np.zeros(shape, dtype=int) cuts every value to a whole number; the test
+    failed with no word on why."""
+    def int_corr2d(x, k):
+        h, w = x.shape[0] - k.shape[0] + 1, x.shape[1] - k.shape[1] + 1
+        out = np.zeros((h, w), dtype=int)
+        for i in range(h):
+            for j in range(w):
+                out[i, j] = np.sum(x[i:i + k.shape[0], j:j + k.shape[1]] * k)
+        return out
+
+    with pytest.raises(GradingError, match="an array of int64 \\(whole numbers\\)"):
+        grader.check("corr2d", int_corr2d, grader.randn(4, 4, seed=1), grader.randn(2, 2, seed=2))

@@ -312,8 +312,10 @@ def check_train_epoch(call, train_epoch, what: str, lr: float = 0.5, sizes: tupl
             message += ("\n  Your weights are exactly what a missing optimizer.zero_grad() gives: backward "
                         "passes add into .grad, so clear it before each batch.")
         elif all(_close(g, e, 1e-9, 1e-12) for g, e in zip(got, start_w + start_b)):
-            head = "train_epoch: the weights did not change: optimizer.step() not called?"
-            message += "\n  The weights did not change at all: is optimizer.step() called?"
+            head = "train_epoch: the weights did not change: step() not called, or before backward?"
+            message += ("\n  The weights did not change at all: is optimizer.step() called, and after "
+                        "model.backward(...)? Right after zero_grad() the gradients are zero, so a step "
+                        "there moves nothing.")
         raise GradingError(f"{head}\n  {described}: {message}")
     value = outcome.value
     if value.__class__ not in (float, int, np.float64, np.float32) or value.__class__ is bool:

@@ -1,7 +1,10 @@
 """Judging one call's :class:`~cnnlib.testing.monitor.Outcome` against the reference."""
 
+from contextlib import contextmanager
+
 from cnnlib.testing.compare import _explain, _kind, _matching_mistake, _result, _same, headline
 from cnnlib.testing.errors import GradingError
+from cnnlib.testing.integrity import _NDARRAY
 from cnnlib.testing.tensors import _flatten, _tensor
 
 
@@ -20,7 +23,8 @@ def judge(spec, name: str, call: str, outcome, reference, raises, bound: dict, e
         raise GradingError(f"{name}: raised {error.__class__.__name__}: {error}\n  call: {call}") from error
     value = outcome.value
     if spec.outputs is None:
-        _compare(spec, name, call, _result(value, spec, name), reference, bound, None, only, expected)
+        with _integer_hint(value, reference):
+            _compare(spec, name, call, _result(value, spec, name), reference, bound, None, only, expected)
         return
     if value.__class__ not in (tuple, list) or len(value) != len(spec.outputs):
         outputs = ", ".join(spec.outputs)
@@ -29,8 +33,27 @@ def judge(spec, name: str, call: str, outcome, reference, raises, bound: dict, e
                            f"  {name} should return a tuple ({outputs}), got {value.__class__.__name__}")
     for label in (spec.outputs if part is None else (part,)):
         index = spec.outputs.index(label)
-        _compare(spec, name, call, _result(value[index], spec, f"{name} {label}"), reference[index],
-                 bound, label, only, expected if part is not None else None)
+        with _integer_hint(value[index], reference[index]):
+            _compare(spec, name, call, _result(value[index], spec, f"{name} {label}"), reference[index],
+                     bound, label, only, expected if part is not None else None)
+
+
+@contextmanager
+def _integer_hint(value, reference):
+    """A failed comparison of an integer array with a reference that has fractions says why: the
+    values were cut to whole numbers when stored (an output made with ``dtype=int``)."""
+    __tracebackhide__ = True
+    try:
+        yield
+    except GradingError as failure:
+        values = reference[1] if reference.__class__ is tuple and len(reference) == 2 else ()
+        fractional = values.__class__ is tuple and any(
+            v != int(v) for v in values if v.__class__ is float and v == v and abs(v) < 1e300)
+        if value.__class__ is not _NDARRAY or value.dtype.kind not in "iub" or not fractional:
+            raise
+        raise GradingError(f"{failure}\n  Your answer is an array of {value.dtype} (whole numbers): every "
+                           "value was cut to a whole number when it was stored. Make the output a float "
+                           "array (np.zeros(shape), not np.zeros(shape, dtype=int)).") from None
 
 
 def _judge_raises(spec, name: str, call: str, outcome, raises, bound: dict) -> None:
