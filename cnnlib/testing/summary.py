@@ -39,7 +39,7 @@ def summary(checker, notebook: str | None = None) -> list[tuple[str, bool, float
     for grade_id, passed, points, first in rows:
         mark = "skip" if not points else "pass" if passed else "FAIL"
         score = f"{points if passed else 0:g}/{points:g}" if points else "hidden"
-        print(f"{mark} {score:>6} {grade_id}" + (f"\n       {first}" if first else ""))
+        print(f"{mark} {score:>6} {grade_id}" + (f"\n       {first}" if first and not passed else ""))
     print(f"{earned:g} of {total:g} points from the tests you can see; hidden tests run when the "
           "notebook is graded.")
     return rows
