@@ -10,6 +10,7 @@ back) is a lower bound: a claimed time earlier than it is replaced by it, with a
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -68,38 +69,75 @@ def claimed_time(folder: Path) -> tuple[str | None, datetime | None]:
         return None, None
 
 
-def arrival(inbound: Path | None, student: str, assignment: str) -> datetime | None:
-    """When the exchange's record that ``nbgrader collect`` takes last changed: of the records
-    ``student+assignment+<time>+...``, the one whose name holds the latest time (None if none).
+HASHED = 64 << 20  # a record's file larger than this is not read: its record does not match
 
-    The record is found by its name's time, as collect finds it, not by what ``timestamp.txt``
-    says: the inbound folder is writable by every student, so a record's name and its
-    ``timestamp.txt`` may disagree, and a record may have no ``timestamp.txt`` at all."""
+
+def _contents(folder: Path) -> dict[str, str] | None:
+    """Name -> SHA-256 of the notebooks and ``timestamp.txt`` directly in ``folder`` (None if one
+    cannot be read or is too large)."""
+    digests = {}
+    try:
+        for entry in os.scandir(folder):
+            if entry.name.endswith(".ipynb") or entry.name == "timestamp.txt":
+                if not entry.is_file(follow_symlinks=False) or entry.stat().st_size > HASHED:
+                    return None
+                with open(entry.path, "rb") as handle:
+                    digests[entry.name] = hashlib.sha256(handle.read()).hexdigest()
+    except OSError:
+        return None
+    return digests
+
+
+def _changed(record: str) -> float:
+    """When the record or any entry in it last changed (a file rewritten in place changes its own
+    time, not its folder's)."""
+    times = [os.stat(record, follow_symlinks=False).st_ctime]
+    for entry in os.scandir(record):
+        times.append(entry.stat(follow_symlinks=False).st_ctime)
+    return max(times)
+
+
+def arrival(inbound: Path | None, student: str, assignment: str,
+            submitted: Path | None = None) -> datetime | None:
+    """When the exchange's record that was collected into ``submitted`` last changed, it or a file
+    in it (None if no record).
+
+    The record is the one whose notebooks and ``timestamp.txt`` are the submitted folder's (a
+    student may submit again after collect, or collect may take the last record before the due
+    date); when none matches, the one ``nbgrader collect`` takes by default, whose name holds the
+    latest time. Neither the name nor ``timestamp.txt`` alone identifies it: the inbound folder is
+    writable by every student."""
     from nbgrader.utils import parse_utc
 
     if inbound is None:
         return None
     prefix = f"{student}+{assignment}+"
-    records = []
+    wanted = _contents(submitted) if submitted is not None else None
+    named, matching = [], []
     try:
         for entry in os.scandir(inbound):
-            if not entry.name.startswith(prefix):
+            if not entry.name.startswith(prefix) or not entry.is_dir(follow_symlinks=False):
                 continue
             try:
-                named = parse_utc(entry.name[len(prefix):].split("+")[0])
+                when = parse_utc(entry.name[len(prefix):].split("+")[0]).replace(tzinfo=None)
             except (ValueError, OverflowError, TypeError):
                 continue
-            records.append((named.replace(tzinfo=None), entry.stat(follow_symlinks=False).st_ctime))
+            changed = _changed(entry.path)
+            named.append((when, changed))
+            if wanted and _contents(Path(entry.path)) == wanted:
+                matching.append(changed)
     except OSError:
         return None
-    return datetime.fromtimestamp(max(records)[1], timezone.utc) if records else None
+    if matching:
+        return datetime.fromtimestamp(max(matching), timezone.utc)
+    return datetime.fromtimestamp(max(named)[1], timezone.utc) if named else None
 
 
 def submission_time(folder: Path, student: str, assignment: str, inbound: Path | None):
     """(time, notes): the claimed time, raised to the exchange's arrival time when that is later;
     the arrival time when ``timestamp.txt`` is missing or unreadable."""
     text, claimed = claimed_time(folder)
-    arrived = arrival(inbound, student, assignment)
+    arrived = arrival(inbound, student, assignment, folder)
     if claimed is None:
         if arrived is None:
             return None, []

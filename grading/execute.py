@@ -40,6 +40,7 @@ from grading.sanitize import sanitize_notebook
 
 STOPPED = "GradingStopped"  # the ename of the outputs this module adds
 TIMINGS: dict[str, float] = {}  # seconds of the last notebook run in this process: "kernel" start, "cells"
+FAILED_RUNS: list[str] = []  # the grader's own failures in a run (worker.autograde marks the job failed)
 OUTPUTS = {"stream", "error", "display_data", "update_display_data", "execute_result"}
 HIDDEN = re.compile(r"### BEGIN HIDDEN TESTS.*?(### END HIDDEN TESTS|\Z)", re.DOTALL)
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -143,7 +144,7 @@ class SandboxExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._started = time.perf_counter()
-        self._first_cell = None
+        self._first_cell, self._threads_at_start = None, None
         self._oom_before = self._oom_kills()
         self._deadline = time.monotonic() + self.notebook_timeout
         self._stopped = None
@@ -202,8 +203,10 @@ class SandboxExecute(Execute):
             copy.cells[index].metadata.pop("nbgrader", None)  # not run as a test either
         try:
             copy, _ = again.preprocess(copy, deepcopy(resources))
-        except Exception as failure:  # the first run's scores stand; these cells score 0
+        except Exception as failure:  # the first run's scores stand; these cells score 0 for now
             self.log.warning("the second run for the hidden tests failed: %s", failure)
+            FAILED_RUNS.append(f"the second run for the hidden tests failed ({type(failure).__name__}: "
+                               f"{str(failure)[:200]})")
             for index in cells:
                 nb.cells[index].outputs = [error(
                     "the hidden tests of this cell could not be run again after the notebook stopped "
@@ -229,9 +232,16 @@ class SandboxExecute(Execute):
                     self._stopped_late = later  # a hidden cell stopped the notebook
         return cell, resources
 
+    def _kernel_threads(self) -> int | None:
+        """The kernel's thread count, read from outside the sandbox (None for a kernel not forked by a
+        zygote, or one that cannot be read: every call then runs in a child of its own)."""
+        process = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return process.threads() if hasattr(process, "threads") else None
+
     def _run_cell(self, cell, resources, index):
         if self._first_cell is None:
             self._first_cell = time.perf_counter()  # the kernel is up
+            self._threads_at_start = self._kernel_threads()  # before any cell of the notebook
         if cell.cell_type != "code":
             return cell, resources
         if self._stopped:
@@ -309,6 +319,10 @@ class SandboxExecute(Execute):
             self._probe(remote.setup_code(), index)
             self._comm = uuid.uuid4().hex
             self._message("comm_open", {"comm_id": self._comm, "target_name": remote.COMM_TARGET, "data": {}})
+        now = self._kernel_threads()
+        # the call gets a child of its own when the notebook started threads (or they cannot be counted)
+        request = {**request, "alone": now is None or self._threads_at_start is None
+                   or now > self._threads_at_start}
         number = self._mailbox.post(portable.encode(request))
         if self._loop is None:
             self._loop_outputs = []

@@ -3,7 +3,7 @@
 :mod:`grading.remote` sends this file's text to the kernel once per notebook, after
 :mod:`grading.portable`'s (bound here as ``portable``). :func:`serve_loop` then runs for each test
 cell and answers each call the checker makes, in a child process forked for it when the notebook
-started threads (:func:`serve_alone`): :func:`serve` decodes the request, looks the
+started threads (:func:`dispatch`, :func:`serve_alone`): :func:`serve` decodes the request, looks the
 student's function up in the notebook's namespace, calls it (for a checker call, through
 :func:`cnnlib.testing.call_locally`: the call monitor that refuses cnnlib's layers, torch and
 scipy, fresh copies of the inputs, and the check that inputs are left unchanged) and writes the
@@ -77,26 +77,24 @@ def serve_loop(folder: str) -> None:
                 if line == b"end":
                     return
                 try:
-                    (serve_alone if threads_added() else serve)(folder, int(line))
+                    dispatch(folder, int(line))
                 except BaseException:
                     shell.showtraceback()
                 replies.write(line + b"\n")
 
 
-# the kernel's threads at its start (grading.sandbox.TASKS_ENV: this file cannot import grading)
-TASKS_ENV = "CNN_GRADING_KERNEL_THREADS"
+def dispatch(folder: str, number: int) -> None:
+    """Answer request ``number``: in a child of its own when the grader asks for one (``alone``: the
+    kernel runs more threads than it did before the notebook's first cell, which the grader counts
+    from outside the sandbox), else here (a fork of a kernel with NumPy and matplotlib loaded costs
+    about 30 ms, and most notebooks start no thread)."""
+    from IPython import get_ipython
 
-
-def threads_added() -> bool:
-    """Whether the kernel runs more threads than ipykernel started (its first line counted them):
-    then a thread of the notebook's could answer for the student's function, and the call needs
-    a child of its own. Without one (most notebooks) the call runs here, a fork (about 30 ms of a
-    kernel with NumPy and matplotlib loaded, per call) saved."""
-    try:
-        started = int(os.environ.get(TASKS_ENV, ""))
-        return len(os.listdir("/proc/self/task")) > started
-    except (OSError, ValueError):
-        return True
+    request = read_request(folder, number)
+    if request.get("alone", True):
+        serve_alone(folder, number)
+    else:
+        write_reply(folder, number, answer(request, get_ipython().user_ns))
 
 
 def serve_alone(folder: str, number: int) -> None:
@@ -166,9 +164,12 @@ def serve(folder: str, number: int) -> None:
     """Answer request ``number`` of the grader: read ``request-N`` in ``folder``, write ``reply-N``."""
     from IPython import get_ipython
 
+    write_reply(folder, number, answer(read_request(folder, number), get_ipython().user_ns))
+
+
+def read_request(folder: str, number: int) -> dict:
     with open(f"{folder}/request-{number}", "rb") as handle:
-        request = portable.decode(handle.read())
-    write_reply(folder, number, answer(request, get_ipython().user_ns))
+        return portable.decode(handle.read())
 
 
 def write_reply(folder: str, number: int, reply: dict) -> None:

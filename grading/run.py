@@ -348,7 +348,8 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.args[0]
     zeros = zero_scores(results)
     if zeros:
-        say(f"{len(zeros)} submission{'s' * (len(zeros) != 1)} scored 0:\n  " + "\n  ".join(zeros))
+        say(f"{len(zeros)} submission{'s' * (len(zeros) != 1)} earned no points from the tests:\n  "
+            + "\n  ".join(zeros))
     failed = [r for r in results if r.failed]
     for result in failed:
         say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")

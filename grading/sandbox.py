@@ -240,11 +240,7 @@ def bwrap_argv(scratch: Path, runtime: Path, etc: Path, limits: Limits,
     return argv
 
 
-# The kernel's first line, before any cell: its folder, and how many threads ipykernel started
-# (grading.kernel_side forks a child for a call only when the notebook added threads since).
-TASKS_ENV = "CNN_GRADING_KERNEL_THREADS"
-FIRST_LINE = (f"import os as _os; _os.chdir({HOME!r}); "
-              f"_os.environ[{TASKS_ENV!r}] = str(len(_os.listdir('/proc/self/task'))); del _os")
+FIRST_LINE = f"import os as _os; _os.chdir({HOME!r}); del _os"  # the kernel's first line: its folder
 IPYKERNEL = ["-m", "ipykernel_launcher", "-f", "{connection_file}", "--HistoryManager.hist_file=:memory:",
              "--IPKernelApp.ignore_cwd=True", f"--IPKernelApp.exec_lines={FIRST_LINE}; {PRELOAD}"]
 

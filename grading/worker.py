@@ -344,6 +344,21 @@ def cause(log: str) -> str:
     return (named or lines[-1:] or ["no log"])[0]
 
 
+def keep_only_notebooks(folder: Path, notebooks: list[str]) -> None:
+    """Remove from an autograded folder every file but the assignment's notebooks and
+    ``timestamp.txt``: nbgrader copies the student's other files there, and the formgrader serves
+    that folder on the instructor's own server (a student's ``derivation.html``, linked from the
+    notebook, would run its script with the instructor's session)."""
+    wanted = {f"{name}.ipynb" for name in notebooks} | {"timestamp.txt"}
+    for entry in folder.iterdir():
+        if entry.name in wanted and entry.is_file() and not entry.is_symlink():
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            intake.remove_tree(entry)
+        else:
+            entry.unlink()
+
+
 def make_inert(path: Path) -> None:
     """Rewrite an autograded notebook with nothing in it that runs when the formgrader shows it to the
     instructor (the student's HTML, script and widget outputs, raw HTML in Markdown; see
@@ -356,8 +371,10 @@ def make_inert(path: Path) -> None:
         notebook = sanitize_autograded(nbformat.read(str(path), as_version=4))
         mode = path.stat().st_mode
         path.chmod(mode | 0o200)  # nbgrader leaves it read-only (as root that did not matter)
-        nbformat.write(notebook, str(path))
-        path.chmod(mode)
+        try:
+            nbformat.write(notebook, str(path))
+        finally:
+            path.chmod(mode)
 
 
 def read_files(folder: Path) -> dict[str, bytes]:
@@ -373,6 +390,7 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
 
     start = time.perf_counter()
     execute.TIMINGS.clear()
+    execute.FAILED_RUNS.clear()
     done, log = run_converter(Autograde, config, job.assignment, job.student)
     result.log += log
     result.steps.update(execute.TIMINGS)
@@ -382,6 +400,10 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
         result.messages += stopped_messages(autograded / f"{name}.ipynb")
     graded = any((autograded / f"{n}.ipynb").is_file() for n in job.notebooks)
     submitted = private / "submitted" / job.student / job.assignment
+    if execute.FAILED_RUNS:  # scored what it could; graded again on the next make grade
+        result.failed = True
+        result.messages += [f"{problem}; its hidden tests score 0 until the next make grade grades it again."
+                            for problem in execute.FAILED_RUNS]
     if not done and not graded and any(submitted.glob("*.ipynb")):
         # Nothing a submission holds makes nbgrader fail any more (precheck puts its notebooks right):
         # this is the grader's failure (a kernel that did not start on a loaded machine). Marked
@@ -391,6 +413,7 @@ def autograde(job: Job, private: Path, config, result: Result) -> None:
                                f"({intake.shown(cause(log))[:200]}); it scores 0 until the next make grade "
                                "grades it again.")
     if autograded.is_dir():
+        keep_only_notebooks(autograded, job.notebooks)
         for name in job.notebooks:
             make_inert(autograded / f"{name}.ipynb")
         result.files["autograded"] = read_files(autograded)

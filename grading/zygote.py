@@ -21,6 +21,7 @@ arguments and starts nothing by itself.
 from __future__ import annotations
 
 import json
+import os
 import queue
 import signal
 import subprocess
@@ -155,6 +156,32 @@ KERNEL_ARGV = ["ipykernel_launcher", "-f", "{connection_file}", "--HistoryManage
                f"--IPKernelApp.exec_lines={sandbox.FIRST_LINE}"]
 
 
+def host_pid(outer: int, sandbox_pid: int) -> int | None:
+    """The host's pid of the process that is ``sandbox_pid`` in the PID namespace of the sandbox whose
+    bwrap is ``outer`` (its ``NSpid`` ends with it), searched among ``outer``'s descendants."""
+    parents: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry))
+    todo = list(parents.get(outer, []))
+    while todo:
+        pid = todo.pop()
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                nspid = next((line.split()[1:] for line in handle if line.startswith("NSpid:")), [])
+        except OSError:
+            continue
+        if len(nspid) >= 2 and nspid[-1] == str(sandbox_pid):
+            return pid
+        todo += parents.get(pid, [])
+    return None
+
+
 class ForkedKernel:
     """The part of :class:`subprocess.Popen` jupyter_client uses, for a kernel forked by the zygote."""
 
@@ -163,6 +190,17 @@ class ForkedKernel:
     def __init__(self, zygote: Zygote, pid: int):
         self.zygote, self.pid = zygote, pid
         self.returncode: int | None = None
+        self._host: int | None = None
+
+    def threads(self) -> int | None:
+        """How many threads the kernel runs, read from outside the sandbox (the host's ``/proc``), so
+        that nothing in the notebook can change the count; None when it cannot be read."""
+        if self._host is None:
+            self._host = host_pid(self.zygote.process.pid, self.pid)
+        try:
+            return len(os.listdir(f"/proc/{self._host}/task")) if self._host else None
+        except OSError:
+            return None
 
     def poll(self) -> int | None:
         if self.returncode is None:

@@ -248,6 +248,7 @@ def build(course: Path) -> list[Case]:
     hostile = corpus.filled(A, prepend={"corr2d": HOSTILE_HTML})
     hostile.cells.append(nbformat.v4.new_markdown_cell(HOSTILE_MARKDOWN))
     put("hostile_html", hostile)
+    (sub / "hostile_html" / A / "derivation.html").write_text("<script>window.pwned = 'file'</script>")
     foreign = corpus.filled(A)  # a graded cell pasted from another notebook, claiming 100 points
     foreign.cells.append(nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {
         "grade": True, "grade_id": "bonus_points", "points": 100, "locked": False, "solution": False,
@@ -533,6 +534,9 @@ def test_the_formgrader_runs_no_script_from_the_notebook(run):
     assert (audit.scripts, audit.handlers, audit.urls) == (clean.scripts, clean.handlers, clean.urls)
     assert "pwned" not in "".join(audit.scripts)
     assert scores_from_csv(course)["hostile_html"] == FULL  # the notebook was graded as it came
+    # nor does the formgrader serve a file the student put beside the notebook (derivation.html)
+    assert {p.name for p in (course / "autograded" / "hostile_html" / A).iterdir()} <= {f"{A}.ipynb",
+                                                                                     "timestamp.txt"}
 
 
 def test_sandbox_saw_nothing_and_wrote_nothing_outside_scratch(run):

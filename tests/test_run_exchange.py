@@ -125,7 +125,8 @@ def test_every_student_fetches_feedback_with_the_grading_messages(term):
     assert "found convolution_final.ipynb: notebooks must keep their names" in fay["convolution_final"]
     assert "could not be read as a notebook" in fetched(term, "gus")[A]
     said = " ".join(term["first"].stderr.split())
-    assert "2 submissions scored 0:" in said and "fay/01_convolution: 01_convolution.ipynb was not " in said
+    assert "2 submissions earned no points from the tests:" in said
+    assert "fay/01_convolution: 01_convolution.ipynb was not " in said
     assert "gus/01_convolution: " in said
 
 

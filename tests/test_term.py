@@ -200,3 +200,31 @@ def test_the_course_configuration_switches_autograde_off():
     config = PyFileConfigLoader("nbgrader_config.py", path=str(root)).load_config()
     name = config.Autograde.exporter_class
     assert f"{SandboxOnlyExporter.__module__}.{SandboxOnlyExporter.__name__}" == name
+
+
+def test_the_collected_record_is_found_by_its_contents(tmp_path):
+    """A reviewer's findings: a resubmission after collect (or collect's ``before_duedate``) leaves
+    a newer record that was not collected: its time must not be charged to the graded work; and a
+    file rewritten in place inside the collected record must count (its folder's time does not
+    change)."""
+    import time
+
+    folder, inbound = tmp_path / "submitted" / "ada" / A, tmp_path / "inbound"
+    folder.mkdir(parents=True)
+    inbound.mkdir()
+    for place in (folder, inbound / f"ada+{A}+2026-03-02 11:00:00.000000 UTC+abc"):
+        place.mkdir(exist_ok=True)
+        (place / f"{A}.ipynb").write_text("the work collected on time")
+        (place / "timestamp.txt").write_text("2026-03-02 11:00:00.000000 UTC")
+    collected = inbound / f"ada+{A}+2026-03-02 11:00:00.000000 UTC+abc"
+    time.sleep(1.1)
+    later = inbound / f"ada+{A}+2026-03-09 11:00:00.000000 UTC+def"
+    later.mkdir()
+    (later / f"{A}.ipynb").write_text("a resubmission, never collected")
+    when = collection.arrival(inbound, "ada", A, folder)
+    assert when.timestamp() < later.stat().st_ctime  # the collected record's, not the newest's
+    time.sleep(1.1)
+    with open(collected / f"{A}.ipynb", "r+") as handle:  # rewritten in place, then collected again
+        handle.write("THE")
+    (folder / f"{A}.ipynb").write_text((collected / f"{A}.ipynb").read_text())
+    assert collection.arrival(inbound, "ada", A, folder).timestamp() >= later.stat().st_ctime

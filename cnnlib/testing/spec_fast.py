@@ -68,17 +68,17 @@ SPECS = {
 }
 
 
-def _unseen(frozen: tuple, secret, position: int) -> tuple:
-    """With a ``secret`` (grading), an array argument scaled and shifted by amounts drawn from it: the
-    timed call gets inputs no earlier cell could compute an answer for (a result cached on the
-    test cell's public seeds earned the speed points in a function taking seconds)."""
+def _unseen(frozen: tuple, secret, position: int | str) -> tuple:
+    """With a ``secret`` (grading), an array argument of the same shape drawn afresh from it: the
+    timed call gets inputs no earlier cell could compute an answer for (a result cached on the test
+    cell's public seeds earned the speed points in a function taking seconds; a scaled and shifted
+    copy of them would leave a bilinear convolution easy to adapt from earlier results)."""
     kind, value = frozen
     if secret is None or kind != "array":
         return frozen
     rng = random.Random(repr((secret, position)))
-    scale, shift = rng.uniform(0.5, 1.5), rng.uniform(-0.5, 0.5)
     shape, values = value
-    return kind, (shape, tuple(v * scale + shift for v in values))
+    return kind, (shape, tuple(round(rng.gauss(0.0, 1.0), 6) for _ in values))
 
 
 def check_speed(call, secret, name: str, function, args: tuple, kwargs: dict, budget: float,
@@ -90,7 +90,7 @@ def check_speed(call, secret, name: str, function, args: tuple, kwargs: dict, bu
     __tracebackhide__ = True
     spec = SPECS[name]
     frozen_args = tuple(_unseen(_freeze(v), secret, i) for i, v in enumerate(args))
-    frozen_kwargs = {k: _freeze(v) for k, v in kwargs.items()}
+    frozen_kwargs = {k: _unseen(_freeze(v), secret, k) for k, v in kwargs.items()}
     described = _describe_call(name, spec, frozen_args, frozen_kwargs)
     outcome = call(name, function, frozen_args, frozen_kwargs)
     if outcome.error is not None:
