@@ -194,6 +194,10 @@ def build(course: Path) -> list[Case]:
     put("infinite_loop", corpus.filled(A, {"convolve2d": "while True:\n    pass\n"}))
     put("memory_hog", corpus.filled(A, prepend={"convolve2d": "_hog = bytearray(8 << 30)\n\n"}))
     put("fork_bomb", corpus.filled(A, prepend={"corr2d": FORK}))
+    # a thread makes every call fork a child of its own, and the bomb has left no room for one
+    sleeper = ("import threading, time\n"
+               "threading.Thread(target=time.sleep, args=(900,), daemon=True).start()\n")
+    put("fork_bomb_with_a_thread", corpus.filled(A, prepend={"corr2d": sleeper + FORK}))
     put("background_process", corpus.filled(A, prepend={"corr2d": "import subprocess\n"
                                                         "_p = subprocess.Popen(['sleep', '900'])\n\n"}))
     flood = "for _ in range(3000):\n    print('x' * 10000)\n\n"
@@ -283,6 +287,7 @@ def build(course: Path) -> list[Case]:
         Case("infinite_loop", CORR2D, "time limit"),
         Case("memory_hog", FULL - CONVOLVE2D, output="MemoryError"),
         Case("fork_bomb", FULL, output="fork refused after"),
+        Case("fork_bomb_with_a_thread", FULL, output="fork refused after"),
         Case("background_process", FULL),
         Case("output_flood", FULL, output="output truncated"),
         Case("bad_json", 0.0, "could not be read as a notebook"),
@@ -425,7 +430,7 @@ def case_names():
             "deep_tree", "latin1_notebook", "fills_runtime", "breaks_the_loop", "floods_displays_and_errors",
             "leaks_hidden_inputs", "hostile_html", "copied_foreign_cell", "solution_marked_graded",
             "patches_checker", "malformed_metadata", "old_schema_test_cell", "hook_in_copied_test_cell",
-            "loops_on_hidden_input", "answers_from_an_earlier_thread"]
+            "loops_on_hidden_input", "answers_from_an_earlier_thread", "fork_bomb_with_a_thread"]
 
 
 @pytest.mark.parametrize("name", case_names())

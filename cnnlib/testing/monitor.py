@@ -14,6 +14,7 @@ from cnnlib.testing.integrity import (
     _HERE,
     _INTROSPECTING_LIBRARIES,
     _LIBRARY_DIRS,
+    _NDARRAY,
     _SCIPY_DIR,
     _TORCH_DIR,
     _perf_counter,
@@ -165,12 +166,13 @@ def _check_unchanged(name, spec, args, kwargs, frozen_args, frozen_kwargs) -> No
     for label, value, (kind, before) in pairs:
         if kind not in ARRAY_KINDS:
             continue
-        now = _from_array(value, "an argument")
-        if now[0] != before[0]:  # ``x.shape = ...`` or ``x.resize(...)``: the values may all be equal
+        shape = tuple(value.shape) if value.__class__ is _NDARRAY else None
+        if shape is not None and shape != before[0]:  # ``x.shape = ...``, ``x.resize(...)``: values may match
             raise GradingError(
                 f"{name}: changed the shape of its argument {label} in place\n  {name} changed the shape "
-                f"of its argument {label} in place (from {before[0]} to {now[0]}): use reshape, which "
+                f"of its argument {label} in place (from {before[0]} to {shape}): use reshape, which "
                 "returns a new view, instead of assigning to .shape.")
+        now = _from_array(value, "an argument")
         if now != before:
             where = next(i for i in range(len(now[1])) if now[1][i] != before[1][i])
             position = ", ".join(str(i) for i in _unravel(where, now[0]))
