@@ -630,3 +630,39 @@ def test_an_integer_output_array_is_named(grader):
 
     with pytest.raises(GradingError, match="an array of int64 \\(whole numbers\\)"):
         grader.check("corr2d", int_corr2d, grader.randn(4, 4, seed=1), grader.randn(2, 2, seed=2))
+
+
+def test_more_mistakes_from_a_students_audit_are_named(grader):
+    """argmax for max in pooling, floor division in the average, a [p:-p] crop at p = 0."""
+    def pool(x, kernel_size, reduce):
+        n, c, h, w = x.shape
+        out = np.zeros((n, c, h // kernel_size, w // kernel_size))
+        for i in range(out.shape[2]):
+            for j in range(out.shape[3]):
+                window = x[:, :, i * kernel_size:(i + 1) * kernel_size, j * kernel_size:(j + 1) * kernel_size]
+                out[:, :, i, j] = reduce(window.reshape(n, c, -1))
+        return out
+
+    def argmax_pool(x, kernel_size, stride=None):
+        return pool(x, 2, lambda v: v.argmax(-1))
+
+    def floor_pool(x, kernel_size, stride=None):
+        return pool(x, 2, lambda v: v.sum(-1) // 4)
+
+    x = grader.randn(1, 2, 4, 4, seed=1)
+    with pytest.raises(GradingError, match="the position of the maximum"):
+        grader.check("max_pool2d", argmax_pool, x, 2)
+    with pytest.raises(GradingError, match="floor division"):
+        grader.check("avg_pool2d", floor_pool, x, 2)
+
+    def cropped(x, weight, bias=None, stride=1, padding=0):
+        (n, _, h, w), (_, c_out, kh, kw) = x.shape, weight.shape
+        full = np.zeros((n, c_out, (h - 1) * stride + kh, (w - 1) * stride + kw))
+        for i in range(h):
+            for j in range(w):
+                full[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += np.tensordot(
+                    x[:, :, i, j], weight, axes=([1], [0]))
+        return full[:, :, padding:-padding, padding:-padding]
+    with pytest.raises(GradingError, match=r"a crop \[p:-p\], which is empty when p = 0"):
+        grader.check("conv_transpose2d", cropped, grader.randn(1, 2, 3, 3, seed=1),
+                     grader.randn(2, 1, 3, 3, seed=2), grader.randn(1, seed=3))

@@ -30,6 +30,9 @@ def _transpose_mistakes(a):
     if _pair(a["padding"]) != (0, 0):
         yield "the padding ignored (nothing cropped): conv_transpose2d's padding removes P rows and " \
               "columns from each side of the full output", lambda: _transpose_ref(a, padding=0)
+    else:
+        yield "a crop [p:-p], which is empty when p = 0 (-0 is 0): crop with [p:H_full - p]", \
+            lambda: _tensor(_transpose_ref(a)[0][:2] + (0, 0), ())
 
 
 def _separable(a):

@@ -4,6 +4,8 @@ Each graded function: its reference, the formula shown on a failure, and the mis
 recognises (each computed from the same inputs).
 """
 
+import math
+
 from cnnlib.testing.references import _mean, _pool
 from cnnlib.testing.spec import _REQUIRED, _pair, _size_text, _Spec
 
@@ -24,6 +26,8 @@ def _max_pool_mistakes(a):
         lambda: _pool(x, kernel, stride, lambda v: max(0.0, *v))
     yield "the average instead of the maximum", lambda: _pool(x, kernel, stride, _mean)
     yield "the minimum instead of the maximum", lambda: _pool(x, kernel, stride, min)
+    yield "the position of the maximum (argmax) instead of its value: use max", \
+        lambda: _pool(x, kernel, stride, lambda v: float(v.index(max(v))))
 
 
 def _avg_pool_mistakes(a):
@@ -40,6 +44,8 @@ def _avg_pool_mistakes(a):
     yield f"the average's divisor: divide by K_h*K_w = {k}, not by K_h*K_w - 1", \
         lambda: _pool(x, kernel, stride, lambda v: sum(v) / (len(v) - 1))
     yield "the maximum instead of the average", lambda: _pool(x, kernel, stride, max)
+    yield f"floor division: sum // {k} drops the fraction; divide with /", \
+        lambda: _pool(x, kernel, stride, lambda v: float(math.floor(sum(v) / len(v))))
 
 
 SPECS = {
