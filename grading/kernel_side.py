@@ -88,16 +88,14 @@ def dispatch(folder: str, number: int) -> None:
     kernel runs more threads than it did before the notebook's first cell, which the grader counts
     from outside the sandbox), else here (a fork of a kernel with NumPy and matplotlib loaded costs
     about 30 ms, and most notebooks start no thread)."""
-    from IPython import get_ipython
-
     request = read_request(folder, number)
     if request.get("alone", True):
-        serve_alone(folder, number)
+        serve_alone(folder, number, request)
     else:
-        write_reply(folder, number, answer(request, get_ipython().user_ns))
+        serve(folder, number, request)
 
 
-def serve_alone(folder: str, number: int) -> None:
+def serve_alone(folder: str, number: int, request: dict) -> None:
     """:func:`serve` in a child forked for the call: a fork copies only the calling thread, so a
     thread the notebook started in an earlier cell cannot compute the answer for the student's
     function (it would run outside the call monitor, which watches the calling thread and the
@@ -118,7 +116,7 @@ def serve_alone(folder: str, number: int) -> None:
         code = 1
         try:
             sys.stdout = sys.stderr = io.StringIO()
-            serve(folder, number)
+            serve(folder, number, request)
             code = 0
         finally:
             os._exit(code)
@@ -160,14 +158,15 @@ def ended(status: int) -> BaseException:
                         "it answered")
 
 
-def serve(folder: str, number: int) -> None:
-    """Answer request ``number`` of the grader: read ``request-N`` in ``folder``, write ``reply-N``."""
+def serve(folder: str, number: int, request: dict) -> None:
+    """Answer ``request`` (``request-N`` in ``folder``, decoded): write ``reply-N``."""
     from IPython import get_ipython
 
-    write_reply(folder, number, answer(read_request(folder, number), get_ipython().user_ns))
+    write_reply(folder, number, answer(request, get_ipython().user_ns))
 
 
 def read_request(folder: str, number: int) -> dict:
+    """``request-N`` in ``folder``, decoded."""
     with open(f"{folder}/request-{number}", "rb") as handle:
         return portable.decode(handle.read())
 

@@ -50,3 +50,8 @@ def printable(text: str, limit: int = 2000) -> str:
 def one_line(text: str, limit: int = 300) -> str:
     """``printable`` on one line (newlines and tabs shown as escapes too)."""
     return printable(text.replace("\n", "\\n").replace("\t", "\\t"), limit)
+
+
+def plural(count: int, noun: str) -> str:
+    """``1 submission``, ``2 submissions``."""
+    return f"{count} {noun}{'s' * (count != 1)}"

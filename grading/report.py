@@ -23,6 +23,7 @@ import nbformat
 
 from grading import select
 from grading.db import course_url
+from grading.names import plural
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -35,10 +36,6 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:auto;padding:0 8px
          "img{max-width:100%;height:auto}table{display:block;overflow-x:auto}"
          "td,th{padding:2px 8px;vertical-align:top;border-bottom:1px solid #ddd;text-align:left}"
          ".full{color:#2a7}.blank,.not-graded{color:#a33}")
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def row(*cells) -> str:

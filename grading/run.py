@@ -52,7 +52,7 @@ from grading.feedback import nbgrader_time
 from grading.interrupt import Interrupted, Stopper, end_descendants
 from grading.jobs import Job, Result, pack, unpack
 from grading.merge import merge
-from grading.names import one_line, printable
+from grading.names import one_line, plural, printable
 from grading.refresh import refresh
 from grading.sandbox import Limits
 from grading.server import memory_folder, stop
@@ -205,7 +205,7 @@ def grade(course: Path, workers: int | None = None, limits: Limits | None = None
         with Stopper() if main else nullcontext(Stopper()) as stopper:
             limits = limits or Limits()
             assignments = sorted({s.assignment for s in todo})
-            say(f"{len(todo)} submission{'s' * (len(todo) != 1)} to grade; updating the gradebook from "
+            say(f"{plural(len(todo), 'submission')} to grade; updating the gradebook from "
                 f"solutions/ ({', '.join(assignments)}) while the grading workers start")
             with ThreadPoolExecutor(1, thread_name_prefix="gradebook") as side:  # beside the cluster's start
                 template = side.submit(build_template, course, assignments, work, url)
@@ -348,13 +348,13 @@ def main(argv: list[str] | None = None) -> int:
         return 128 + stop.args[0]
     zeros = zero_scores(results)
     if zeros:
-        say(f"{len(zeros)} submission{'s' * (len(zeros) != 1)} earned no points from the tests:\n  "
+        say(f"{plural(len(zeros), 'submission')} earned no points from the tests:\n  "
             + "\n  ".join(zeros))
     failed = [r for r in results if r.failed]
     for result in failed:
         say(f"FAILED {result.student}/{result.assignment}: {result.messages[-1]}\n{result.log[-3000:]}")
     seconds = time.perf_counter() - start
-    say(f"{len(results)} submission{'s' * (len(results) != 1)} graded in {seconds:.1f} s; "
+    say(f"{plural(len(results), 'submission')} graded in {seconds:.1f} s; "
         f"grades.csv, feedback/, grading_report.html in {args.course.resolve()}")
     return 1 if failed else 0
 

@@ -26,14 +26,12 @@ def randint(low: int, high: int, *shape: int, seed: int = 0) -> np.ndarray:
 
 def labels(literal) -> np.ndarray:
     """An int64 array of class labels from (nested) lists, as a dataset's labels are."""
-    shape, values = _flatten(literal)
-    return _np_array([int(v) for v in values], dtype=np.int64).reshape(shape)
+    return array(literal).astype(np.int64)
 
 
 def randlabels(classes: int, *shape: int, seed: int = 0) -> np.ndarray:
-    """An int64 array of ``shape`` holding class labels in [0, classes)."""
-    rng = random.Random(seed)
-    return _np_array([rng.randrange(classes) for _ in range(_size(shape))], dtype=np.int64).reshape(shape)
+    """An int64 array of ``shape`` holding class labels in [0, classes) (:func:`randint`'s values)."""
+    return randint(0, classes, *shape, seed=seed).astype(np.int64)
 
 
 def array(literal) -> np.ndarray:
