@@ -120,6 +120,6 @@ class Checker:
         case_study.check_training(self._call, train_lenet, target, budget, subset)
 
     def summary(self, notebook: str | None = None) -> None:
-        """Run every test cell of this notebook without stopping at the first failure; print one
-        line per test cell (pass or FAIL, points, the first line of the message)."""
+        """Run every test cell of this notebook without stopping at the first failure; print a line
+        per test cell (pass or FAIL, points) and, below a failing one, its message's first line."""
         summary(self, notebook)
